@@ -1,0 +1,105 @@
+# fdtrace build.  Everything lands in $(OUTPUT); `make V=1` shows commands.
+OUTPUT     ?= build
+CLANG      ?= clang
+CC         ?= cc
+BPFTOOL    ?= bpftool
+LLVM_STRIP ?= llvm-strip
+PYTHON     ?= /usr/bin/python3
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -Wall -Wextra -Werror -std=gnu11
+CPPFLAGS += -I$(OUTPUT) -Ibpf -Isrc -DFDTRACE_VERSION='"$(VERSION)"'
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf \
+	-Wall -Werror -Wno-unused-function
+LDLIBS   += -lbpf -lelf -lz
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+# The matching engine and output never link libbpf: tests and offline
+# tools use them on their own.
+CORE_SRCS  := src/matcher.c src/output.c src/json_writer.c src/clock.c
+TOOL_SRCS  := src/fdtrace.c src/env.c src/tracer.c src/procfs.c
+CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
+TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
+
+WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
+WORKLOADS  := $(patsubst tests/workloads/%.c,$(OUTPUT)/tests/%,$(WORKLOAD_SRCS))
+UNIT_TESTS := $(OUTPUT)/tests/test_matcher
+
+.DELETE_ON_ERROR:
+.PHONY: all deps demo test unit-test check-root clean vmlinux bench
+
+all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS)
+
+$(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+# BPF object, then its skeleton.
+$(OUTPUT)/fdtrace.bpf.o: bpf/fdtrace.bpf.c | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@
+
+$(OUTPUT)/fdtrace.skel.h: $(OUTPUT)/fdtrace.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name fdtrace_bpf > $@
+
+# tracer.c includes the skeleton: it must exist before its dependency
+# file does.
+$(OUTPUT)/obj/tracer.o: $(OUTPUT)/fdtrace.skel.h
+
+$(OUTPUT)/obj/%.o: src/%.c | $(OUTPUT)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(OUTPUT)/fdtrace: $(TOOL_OBJS) $(CORE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/test_matcher: tests/test_matcher.c $(CORE_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
+
+$(OUTPUT)/tests/%: tests/workloads/%.c | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $< -o $@ -lpthread
+
+# Install whatever is missing (Debian packages); a no-op when all is there.
+deps:
+	$(Q)scripts/install-deps.sh $(DEPS)
+
+unit-test: $(UNIT_TESTS)
+	$(Q)$(OUTPUT)/tests/test_matcher
+
+test: DEPS = test
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/run_tests.py --build $(OUTPUT)
+
+demo: DEPS = build
+demo: deps
+	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/fdtrace
+	$(Q)scripts/demo.sh $(OUTPUT)/fdtrace
+
+bench: DEPS = test
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory -C bench OUTPUT=$(abspath $(OUTPUT))/bench
+
+# Regenerate the committed vmlinux.h from the running kernel's BTF.
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
+
+clean:
+	rm -rf $(OUTPUT)
+
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/obj/*.d $(OUTPUT)/tests/*.d)

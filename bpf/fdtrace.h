@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * fdtrace record ABI: the one header shared by the BPF programs and
+ * userspace.  Every record the kernel side emits is defined here.
+ *
+ * The same bytes travel through the BPF ring buffer, live in test
+ * fixtures and (later) in recording files, so every field is a fixed-size
+ * integer: no bool, long, enum-typed field or pointer.  Layouts are pinned
+ * with _Static_assert; changing one is an ABI change and must bump
+ * FDT_ABI_VERSION.
+ */
+#ifndef __FDTRACE_H
+#define __FDTRACE_H
+
+#define FDT_ABI_VERSION		1
+#define FDT_COMM_LEN		16
+
+/* fdt_rec_hdr.type */
+#define FDT_REC_EPOLL_CTL	1	/* epoll_ctl() returned */
+#define FDT_REC_CLOSE		2	/* an fd that epoll touched stopped existing */
+#define FDT_REC_EXEC		3	/* process exec'd (after close-on-exec ran) */
+#define FDT_REC_EXIT		4	/* last thread of a process exited */
+#define FDT_REC_FORK		5	/* traced process forked a traced child */
+#define FDT_REC_WATCH_SEED	6	/* watch that existed before fdtrace attached */
+#define FDT_REC_MAX		7
+
+/* epoll_ctl op, as in <sys/epoll.h> */
+#define FDT_EPOLL_CTL_ADD	1
+#define FDT_EPOLL_CTL_DEL	2
+#define FDT_EPOLL_CTL_MOD	3
+
+/* fdt_rec_close.how: which path closed the fd */
+#define FDT_CLOSE_CLOSE		1	/* close(2) */
+#define FDT_CLOSE_RANGE		2	/* close_range(2) */
+#define FDT_CLOSE_DUP2		3	/* dup2/dup3 onto an open fd */
+#define FDT_CLOSE_EXEC		4	/* close-on-exec at execve */
+#define FDT_CLOSE_EXIT		5	/* process exit */
+
+/* fdt_file.ftype: what the open file is */
+#define FDT_FT_UNKNOWN		0	/* fd was not open when read */
+#define FDT_FT_SOCKET		1
+#define FDT_FT_PIPE		2	/* pipe or FIFO */
+#define FDT_FT_EVENTFD		3
+#define FDT_FT_TIMERFD		4
+#define FDT_FT_SIGNALFD		5
+#define FDT_FT_EPOLL		6
+#define FDT_FT_REG		7	/* regular file */
+#define FDT_FT_CHR		8	/* character device (tty, ...) */
+#define FDT_FT_OTHER		9
+#define FDT_FT_MAX		10
+
+/* fdt_rec_close.flags */
+#define FDT_CLOSEF_STILL_WATCHED 0x1	/* file still on an epoll list after close */
+#define FDT_CLOSEF_SHARED	0x2	/* other references to the file remain */
+
+/* Per-CPU counters in the "stats" map, indexed by FDT_STAT_* */
+#define FDT_STAT_EVENTS		0	/* records submitted to the ring buffer */
+#define FDT_STAT_LOST		1	/* ring buffer reserve failed: record lost */
+#define FDT_STAT_TRACK_FULL	2	/* fd could not be tracked: map full */
+#define FDT_STAT_PROC_FULL	3	/* child could not be followed: map full */
+#define FDT_STAT_MAX		4
+
+/* Identity of the open file behind an fd, read from the task's fd table. */
+struct fdt_file {
+	__u64 ino;		/* inode number (socket:[ino] for sockets) */
+	__u32 dev;		/* superblock dev_t, kernel encoding */
+	__u32 ftype;		/* FDT_FT_* */
+};
+
+struct fdt_rec_hdr {
+	__u32 type;		/* FDT_REC_* */
+	__u32 size;		/* size of the whole record in bytes */
+	__u64 ts_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 pid;		/* tgid: the process */
+	__u32 tid;		/* the thread that made the call */
+	char comm[FDT_COMM_LEN];
+};
+
+struct fdt_rec_epoll_ctl {
+	struct fdt_rec_hdr hdr;
+	__s32 epfd;
+	__s32 fd;
+	__u32 op;		/* FDT_EPOLL_CTL_* */
+	__u32 events;		/* EPOLL* mask given to ADD/MOD */
+	__s32 ret;		/* 0 or -errno */
+	__u32 pad;
+	struct fdt_file file;	/* what fd named at the call */
+};
+
+struct fdt_rec_close {
+	struct fdt_rec_hdr hdr;
+	__s32 fd;
+	__u32 how;		/* FDT_CLOSE_* */
+	__u32 flags;		/* FDT_CLOSEF_* */
+	__u32 pad;
+	struct fdt_file file;	/* what fd named just before it was closed */
+};
+
+/* FDT_REC_EXEC, FDT_REC_EXIT, FDT_REC_FORK */
+struct fdt_rec_proc {
+	struct fdt_rec_hdr hdr;
+	__u32 child_pid;	/* FORK: the new process; else 0 */
+	__s32 exit_code;	/* EXIT: wait status as in task->exit_code */
+};
+
+/* FDT_REC_WATCH_SEED: synthesised by userspace from /proc at attach */
+struct fdt_rec_watch_seed {
+	struct fdt_rec_hdr hdr;
+	__s32 epfd;
+	__s32 fd;
+	__u32 events;
+	__u32 pad;
+	struct fdt_file file;
+};
+
+_Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
+_Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
+_Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 80, "fdt_rec_epoll_ctl layout");
+_Static_assert(sizeof(struct fdt_rec_close) == 72, "fdt_rec_close layout");
+_Static_assert(sizeof(struct fdt_rec_proc) == 48, "fdt_rec_proc layout");
+_Static_assert(sizeof(struct fdt_rec_watch_seed) == 72, "fdt_rec_watch_seed layout");
+
+#endif /* __FDTRACE_H */
