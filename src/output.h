@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one output module: every finding, summary, banner, warning and
+ * error fdtrace prints goes through here, as text for a person or as
+ * JSON Lines for a program.  Each format is a table of ops; callers never
+ * test which format is in use.
+ *
+ * JSON field names are an interface (users and tests parse them): fields
+ * may be added, never renamed.
+ */
+#ifndef __FDTRACE_OUTPUT_H
+#define __FDTRACE_OUTPUT_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include "matcher.h"
+
+enum output_format {
+	OUTPUT_TEXT,
+	OUTPUT_JSON,
+};
+
+struct output_opts {
+	enum output_format format;
+	FILE *out;		/* findings, summaries; NULL: stdout */
+	FILE *err;		/* banner (text), warnings, errors; NULL: stderr */
+	__s64 realtime_offset_ns;	/* clock__realtime_offset() */
+};
+
+/* What tracing started on, for output__start(). */
+struct start_info {
+	const __u32 *pids;	/* -p PID...: the processes traced */
+	size_t nr_pids;
+	const char *const *comms;	/* optional: comm of pids[i], or NULL */
+	const char *command;	/* -- CMD...: argv[0] of the command run, or NULL */
+	__u32 command_pid;	/* its pid once started, 0 if not known */
+	__u64 grace_ns;		/* unwatched longer than this is a leak */
+	__u64 ts_ns;		/* CLOCK_MONOTONIC start time; 0: now */
+};
+/* No pids and no command: tracing every process. */
+
+struct output;
+
+/* NULL and errno set on failure (EINVAL: unknown format) */
+struct output *output__new(const struct output_opts *opts);
+/* A report_fn for the matcher: ctx is the struct output * */
+void output__report(void *ctx, const struct report *r);
+/* Tracing started: text banner on err, JSON {"event":"start"} on out */
+void output__start(struct output *o, const struct start_info *s);
+/* One line on err: "fdtrace: <msg>" or {"event":"error","message":...} */
+void output__error(struct output *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* One line on err: "fdtrace: warning: <msg>" or {"event":"warning",...} */
+void output__warn(struct output *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/*
+ * lost_total records lost in the kernel so far, seen at ts_ns (0: now).
+ * Only an increase is reported: a warning on err in text, a
+ * {"event":"lost","lost_events":N} line on out in JSON.
+ */
+void output__lost(struct output *o, __u64 lost_total, __u64 ts_ns);
+void output__free(struct output *o);
+
+/* "socket", "pipe", ... for an FDT_FT_* value; "unknown" when out of range */
+const char *fdt_ftype_name(__u32 ftype);
+
+#endif /* __FDTRACE_OUTPUT_H */
