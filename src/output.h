@@ -48,7 +48,10 @@ struct output *output__new(const struct output_opts *opts);
 void output__report(void *ctx, const struct report *r);
 /* Tracing started: text banner on err, JSON {"event":"start"} on out */
 void output__start(struct output *o, const struct start_info *s);
-/* One line on err: "fdtrace: <msg>" or {"event":"error","message":...} */
+/*
+ * One line on err: "fdtrace: <msg>" or {"event":"error","message":...}.
+ * o may be NULL (failure before output__new()): plain text on stderr.
+ */
 void output__error(struct output *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* One line on err: "fdtrace: warning: <msg>" or {"event":"warning",...} */

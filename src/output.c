@@ -1,0 +1,788 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Text and JSON Lines output.  Each format is a struct output_ops;
+ * output__*() only dispatch.  Text findings are one table row each, the
+ * row described by text_cols[] below.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include "clock.h"
+#include "json_writer.h"
+#include "output.h"
+
+#define NSEC_PER_SEC	1000000000ULL
+#define NSEC_PER_MSEC	1000000ULL
+
+struct output_ops {
+	void (*start)(struct output *o, const struct start_info *s);
+	void (*leak)(struct output *o, const struct report *r);
+	void (*resolved)(struct output *o, const struct report *r);
+	void (*closed_watched)(struct output *o, const struct report *r);
+	void (*dereg_failed)(struct output *o, const struct report *r);
+	void (*summary)(struct output *o, const struct report *r);
+	void (*totals)(struct output *o, const struct report *r);
+	/* level: "error" or "warning" */
+	void (*message)(struct output *o, const char *level, const char *msg);
+	void (*lost)(struct output *o, __u64 total, __u64 delta, __u64 ts_ns);
+};
+
+struct output {
+	const struct output_ops *ops;
+	FILE *out;
+	FILE *err;
+	__s64 rt_off;
+	struct json_writer *jout;	/* JSON only */
+	struct json_writer *jerr;	/* JSON only */
+	bool header_done;		/* text: column names printed */
+	__u64 lost_seen;
+};
+
+static const char *const ftype_names[FDT_FT_MAX] = {
+	[FDT_FT_UNKNOWN]	= "unknown",
+	[FDT_FT_SOCKET]		= "socket",
+	[FDT_FT_PIPE]		= "pipe",
+	[FDT_FT_EVENTFD]	= "eventfd",
+	[FDT_FT_TIMERFD]	= "timerfd",
+	[FDT_FT_SIGNALFD]	= "signalfd",
+	[FDT_FT_EPOLL]		= "epoll",
+	[FDT_FT_REG]		= "file",
+	[FDT_FT_CHR]		= "chr",
+	[FDT_FT_OTHER]		= "other",
+};
+
+const char *fdt_ftype_name(__u32 ftype)
+{
+	if (ftype >= FDT_FT_MAX || !ftype_names[ftype])
+		return "unknown";
+	return ftype_names[ftype];
+}
+
+/* JSON "how" values: part of the interface */
+static const char *how_json(enum resolve_how how)
+{
+	switch (how) {
+	case RESOLVE_CLOSED:	return "closed";
+	case RESOLVE_REWATCHED:	return "rewatched";
+	case RESOLVE_EXEC:	return "exec";
+	case RESOLVE_EXIT:	return "exit";
+	}
+	return "unknown";
+}
+
+static const char *how_text(enum resolve_how how)
+{
+	switch (how) {
+	case RESOLVE_CLOSED:	return "closed";
+	case RESOLVE_REWATCHED:	return "re-watched";
+	case RESOLVE_EXEC:	return "closed at exec";
+	case RESOLVE_EXIT:	return "process exited";
+	}
+	return "?";
+}
+
+/*
+ * Milliseconds, rounded, so that text ("5.002s") and JSON (5.002) agree
+ * to the digit.
+ */
+static __u64 ns_to_ms(__u64 ns)
+{
+	return (ns + NSEC_PER_MSEC / 2) / NSEC_PER_MSEC;
+}
+
+static double ns_to_s3(__u64 ns)
+{
+	return (double)ns_to_ms(ns) / 1000.0;
+}
+
+/* "5.002s" */
+static void fmt_secs3(char *buf, size_t size, __u64 ns)
+{
+	__u64 ms = ns_to_ms(ns);
+
+	snprintf(buf, size, "%llu.%03llus", (unsigned long long)(ms / 1000),
+		 (unsigned long long)(ms % 1000));
+}
+
+/* Short duration for the banner: "5.0s", "0.25s", "2.125s" */
+static void fmt_secs_short(char *buf, size_t size, __u64 ns)
+{
+	__u64 ms = ns_to_ms(ns);
+
+	if (ms % 100 == 0)
+		snprintf(buf, size, "%llu.%llus", (unsigned long long)(ms / 1000),
+			 (unsigned long long)(ms % 1000 / 100));
+	else if (ms % 10 == 0)
+		snprintf(buf, size, "%llu.%02llus", (unsigned long long)(ms / 1000),
+			 (unsigned long long)(ms % 1000 / 10));
+	else
+		fmt_secs3(buf, size, ns);
+}
+
+/*
+ * comm for a terminal: the kernel lets a process name itself anything,
+ * including escape sequences.  Printable ASCII only.
+ */
+static void sanitize_comm(char *dst, const char *comm)
+{
+	int i;
+
+	for (i = 0; i < FDT_COMM_LEN - 1 && comm[i]; i++) {
+		unsigned char c = comm[i];
+
+		dst[i] = c >= 0x20 && c < 0x7f ? c : '?';
+	}
+	dst[i] = '\0';
+}
+
+static __u64 ts_or_now(__u64 ts_ns)
+{
+	return ts_ns ? ts_ns : clock__mono_ns();
+}
+
+static const char *plural(__u64 n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+/* ---- text ---------------------------------------------------------- */
+
+typedef void (*col_fmt_fn)(char *buf, size_t size, const struct output *o,
+			   const struct report *r);
+
+struct text_col {
+	const char *name;
+	int width;		/* minimum; the last column is not padded */
+	bool left;		/* left-aligned */
+	col_fmt_fn fmt;
+};
+
+static void col_time(char *buf, size_t size, const struct output *o,
+		     const struct report *r)
+{
+	if (clock__fmt_hms(buf, size, r->ts_ns, o->rt_off) < 0)
+		snprintf(buf, size, "?");
+}
+
+static void col_event(char *buf, size_t size, const struct output *o,
+		      const struct report *r)
+{
+	const char *s = "?";
+
+	(void)o;
+	switch (r->kind) {
+	case REPORT_LEAK:			s = "LEAK"; break;
+	case REPORT_LEAK_RESOLVED:		s = "RESOLVED"; break;
+	case REPORT_CLOSED_WHILE_WATCHED:	s = "CLOSED-WATCHED"; break;
+	case REPORT_DEREGISTER_FAILED:		s = "DEL-EBADF"; break;
+	default: break;
+	}
+	snprintf(buf, size, "%s", s);
+}
+
+static void col_pid(char *buf, size_t size, const struct output *o,
+		    const struct report *r)
+{
+	(void)o;
+	snprintf(buf, size, "%u", r->pid);
+}
+
+static void col_comm(char *buf, size_t size, const struct output *o,
+		     const struct report *r)
+{
+	char comm[FDT_COMM_LEN];
+
+	(void)o;
+	sanitize_comm(comm, r->comm);
+	snprintf(buf, size, "%s", comm);
+}
+
+static void col_fd(char *buf, size_t size, const struct output *o,
+		   const struct report *r)
+{
+	(void)o;
+	snprintf(buf, size, "%d", r->fd);
+}
+
+static void col_epfd(char *buf, size_t size, const struct output *o,
+		     const struct report *r)
+{
+	(void)o;
+	if (r->epfd < 0)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%d", r->epfd);
+}
+
+static void col_type(char *buf, size_t size, const struct output *o,
+		     const struct report *r)
+{
+	(void)o;
+	if (r->file.ftype == FDT_FT_UNKNOWN)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%s", fdt_ftype_name(r->file.ftype));
+}
+
+static void col_inode(char *buf, size_t size, const struct output *o,
+		      const struct report *r)
+{
+	(void)o;
+	if (!r->file.ino)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%llu", (unsigned long long)r->file.ino);
+}
+
+static void col_unwatched(char *buf, size_t size, const struct output *o,
+			  const struct report *r)
+{
+	(void)o;
+	if (r->kind == REPORT_LEAK || r->kind == REPORT_LEAK_RESOLVED)
+		fmt_secs3(buf, size, r->unwatched_ns);
+	else
+		snprintf(buf, size, "-");
+}
+
+static void col_detail(char *buf, size_t size, const struct output *o,
+		       const struct report *r)
+{
+	const char *s = "";
+
+	(void)o;
+	switch (r->kind) {
+	case REPORT_LEAK_RESOLVED:
+		s = how_text(r->how);
+		break;
+	case REPORT_CLOSED_WHILE_WATCHED:
+		s = "closed, but another reference keeps it watched";
+		break;
+	case REPORT_DEREGISTER_FAILED:
+		s = "EPOLL_CTL_DEL after close";
+		break;
+	default:
+		break;
+	}
+	snprintf(buf, size, "%s", s);
+}
+
+static const struct text_col text_cols[] = {
+	{ "TIME",	12, true,  col_time },
+	{ "EVENT",	14, true,  col_event },
+	{ "PID",	 7, false, col_pid },
+	{ "COMM",	15, true,  col_comm },
+	{ "FD",		 5, false, col_fd },
+	{ "EPFD",	 5, false, col_epfd },
+	{ "TYPE",	 8, true,  col_type },
+	{ "INODE",	10, false, col_inode },
+	{ "UNWATCHED",	10, false, col_unwatched },
+	{ "DETAIL",	 0, true,  col_detail },
+};
+
+#define NR_TEXT_COLS (sizeof(text_cols) / sizeof(text_cols[0]))
+
+/* One row: cells[i] under text_cols[i], no trailing blanks, flushed. */
+static void text_row(struct output *o, const char *const *cells)
+{
+	char line[512];
+	size_t i, len = 0;
+
+	for (i = 0; i < NR_TEXT_COLS && len < sizeof(line); i++) {
+		const struct text_col *c = &text_cols[i];
+		int n;
+
+		n = snprintf(line + len, sizeof(line) - len, "%s%*s",
+			     i ? " " : "", c->left ? -c->width : c->width,
+			     cells[i]);
+		if (n < 0)
+			return;
+		len += (size_t)n;
+	}
+	if (len >= sizeof(line))
+		len = sizeof(line) - 1;
+	while (len && line[len - 1] == ' ')
+		len--;
+	line[len] = '\0';
+	fprintf(o->out, "%s\n", line);
+	fflush(o->out);
+}
+
+static void text_finding(struct output *o, const struct report *r)
+{
+	char bufs[NR_TEXT_COLS][128];
+	const char *cells[NR_TEXT_COLS];
+	size_t i;
+
+	if (!o->header_done) {
+		for (i = 0; i < NR_TEXT_COLS; i++)
+			cells[i] = text_cols[i].name;
+		text_row(o, cells);
+		o->header_done = true;
+	}
+	for (i = 0; i < NR_TEXT_COLS; i++) {
+		text_cols[i].fmt(bufs[i], sizeof(bufs[i]), o, r);
+		cells[i] = bufs[i];
+	}
+	text_row(o, cells);
+}
+
+static void text_start(struct output *o, const struct start_info *s)
+{
+	char grace[32];
+	size_t i;
+
+	fmt_secs_short(grace, sizeof(grace), s->grace_ns);
+	fputs("fdtrace: tracing ", o->err);
+	if (s->command) {
+		fputs(s->command, o->err);
+		if (s->command_pid)
+			fprintf(o->err, " (pid %u)", s->command_pid);
+	} else if (s->nr_pids) {
+		fprintf(o->err, "%s ", plural(s->nr_pids, "pid", "pids"));
+		for (i = 0; i < s->nr_pids; i++) {
+			fprintf(o->err, "%s%u", i ? ", " : "", s->pids[i]);
+			if (s->comms && s->comms[i]) {
+				char comm[FDT_COMM_LEN];
+
+				sanitize_comm(comm, s->comms[i]);
+				fprintf(o->err, " (%s)", comm);
+			}
+		}
+	} else {
+		fputs("all processes", o->err);
+	}
+	fprintf(o->err, ", grace %s; Ctrl-C to stop\n", grace);
+	fflush(o->err);
+}
+
+static void text_summary(struct output *o, const struct report *r)
+{
+	const struct proc_stats *st = r->stats;
+	char comm[FDT_COMM_LEN];
+	FILE *f = o->out;
+
+	if (!st)
+		return;
+	sanitize_comm(comm, r->comm);
+	fprintf(f, "pid %u (%s): %llu %s ended: %llu closed", r->pid, comm,
+		(unsigned long long)st->watches_ended,
+		plural(st->watches_ended, "watch", "watches"),
+		(unsigned long long)st->closed);
+	if (st->closed_late)
+		fprintf(f, " (%llu late)", (unsigned long long)st->closed_late);
+	fprintf(f, ", %llu re-watched, %llu leaked (%llu still open)",
+		(unsigned long long)st->rewatched,
+		(unsigned long long)st->leaks,
+		(unsigned long long)st->open_leaks);
+	if (st->closed_while_watched)
+		fprintf(f, ", %llu closed while watched",
+			(unsigned long long)st->closed_while_watched);
+	if (st->deregister_failed)
+		fprintf(f, ", %llu EPOLL_CTL_DEL after close (EBADF)",
+			(unsigned long long)st->deregister_failed);
+	if (st->del_enoent)
+		fprintf(f, ", %llu EPOLL_CTL_DEL of unwatched fd (ENOENT)",
+			(unsigned long long)st->del_enoent);
+	if (st->corrected)
+		fprintf(f, ", %llu corrected",
+			(unsigned long long)st->corrected);
+	fputc('\n', f);
+	fflush(f);
+}
+
+static void text_totals(struct output *o, const struct report *r)
+{
+	const struct totals *t = r->totals;
+
+	if (!t)
+		return;
+	fprintf(o->out,
+		"fdtrace: %llu %s, %llu %s ended, %llu %s (%llu still open), %llu lost %s\n",
+		(unsigned long long)t->processes,
+		plural(t->processes, "process", "processes"),
+		(unsigned long long)t->watches_ended,
+		plural(t->watches_ended, "watch", "watches"),
+		(unsigned long long)t->leaks, plural(t->leaks, "leak", "leaks"),
+		(unsigned long long)t->open_leaks,
+		(unsigned long long)t->lost_events,
+		plural(t->lost_events, "event", "events"));
+	/* Findings cannot be trusted when records were dropped: say so. */
+	if (t->lost_events)
+		fprintf(o->out,
+			"fdtrace: WARNING: %llu %s lost: results may be incomplete\n",
+			(unsigned long long)t->lost_events,
+			plural(t->lost_events, "event", "events"));
+	fflush(o->out);
+}
+
+static void text_message(struct output *o, const char *level, const char *msg)
+{
+	if (!strcmp(level, "error"))
+		fprintf(o->err, "fdtrace: %s\n", msg);
+	else
+		fprintf(o->err, "fdtrace: %s: %s\n", level, msg);
+	fflush(o->err);
+}
+
+static void text_lost(struct output *o, __u64 total, __u64 delta, __u64 ts_ns)
+{
+	char when[CLOCK_HMS_LEN];
+
+	if (clock__fmt_hms(when, sizeof(when), ts_or_now(ts_ns), o->rt_off) < 0)
+		snprintf(when, sizeof(when), "?");
+	fprintf(o->err,
+		"fdtrace: warning: %s: %llu more %s lost (%llu in all): results may be incomplete\n",
+		when, (unsigned long long)delta, plural(delta, "event", "events"),
+		(unsigned long long)total);
+	fflush(o->err);
+}
+
+static const struct output_ops text_ops = {
+	.start		= text_start,
+	.leak		= text_finding,
+	.resolved	= text_finding,
+	.closed_watched	= text_finding,
+	.dereg_failed	= text_finding,
+	.summary	= text_summary,
+	.totals		= text_totals,
+	.message	= text_message,
+	.lost		= text_lost,
+};
+
+/* ---- JSON ---------------------------------------------------------- */
+
+static void json_time_field(struct output *o, struct json_writer *w,
+			    const char *name, __u64 ts_ns)
+{
+	char buf[CLOCK_RFC3339_LEN + 8];
+
+	if (clock__fmt_rfc3339(buf, sizeof(buf), ts_ns, o->rt_off) < 0)
+		jsonw_null_field(w, name);
+	else
+		jsonw_string_field(w, name, buf);
+}
+
+/* {"event":<event>,"time":<ts>, */
+static void json_begin(struct output *o, struct json_writer *w,
+		       const char *event, __u64 ts_ns)
+{
+	jsonw_start_object(w);
+	jsonw_string_field(w, "event", event);
+	json_time_field(o, w, "time", ts_ns);
+}
+
+static void json_proc(struct json_writer *w, const struct report *r)
+{
+	jsonw_uint_field(w, "pid", r->pid);
+	jsonw_string_n_field(w, "comm", r->comm, FDT_COMM_LEN);
+}
+
+static void json_dev(struct json_writer *w, __u32 dev)
+{
+	char buf[32];
+
+	/* kernel-internal dev_t: MINORBITS is 20 */
+	snprintf(buf, sizeof(buf), "%u:%u", dev >> 20, dev & 0xfffff);
+	jsonw_string_field(w, "dev", buf);
+}
+
+static void json_deregistered_at(struct output *o, const struct report *r)
+{
+	if (r->del_ts_ns)
+		json_time_field(o, o->jout, "deregistered_at", r->del_ts_ns);
+	else
+		jsonw_null_field(o->jout, "deregistered_at");
+}
+
+static void json_start(struct output *o, const struct start_info *s)
+{
+	struct json_writer *w = o->jout;
+	size_t i;
+
+	json_begin(o, w, "start", ts_or_now(s->ts_ns));
+	jsonw_string_field(w, "mode", s->command ? "command" :
+			   s->nr_pids ? "pids" : "all");
+	jsonw_name(w, "pids");
+	jsonw_start_array(w);
+	for (i = 0; i < s->nr_pids; i++)
+		jsonw_uint(w, s->pids[i]);
+	jsonw_end_array(w);
+	if (s->comms) {
+		jsonw_name(w, "comms");
+		jsonw_start_array(w);
+		for (i = 0; i < s->nr_pids; i++)
+			jsonw_string_n(w, s->comms[i], FDT_COMM_LEN);
+		jsonw_end_array(w);
+	}
+	if (s->command) {
+		jsonw_string_field(w, "command", s->command);
+		if (s->command_pid)
+			jsonw_uint_field(w, "command_pid", s->command_pid);
+	}
+	jsonw_float_field(w, "grace_s", ns_to_s3(s->grace_ns));
+	jsonw_uint_field(w, "abi_version", FDT_ABI_VERSION);
+#ifdef FDTRACE_VERSION
+	jsonw_string_field(w, "version", FDTRACE_VERSION);
+#endif
+	jsonw_end_object(w);
+}
+
+static void json_leak(struct output *o, const struct report *r)
+{
+	struct json_writer *w = o->jout;
+
+	json_begin(o, w, "leak", r->ts_ns);
+	json_proc(w, r);
+	jsonw_int_field(w, "fd", r->fd);
+	jsonw_int_field(w, "epfd", r->epfd);
+	jsonw_string_field(w, "type", fdt_ftype_name(r->file.ftype));
+	jsonw_uint_field(w, "inode", r->file.ino);
+	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
+	json_dev(w, r->file.dev);
+	json_deregistered_at(o, r);
+	jsonw_end_object(w);
+}
+
+static void json_resolved(struct output *o, const struct report *r)
+{
+	struct json_writer *w = o->jout;
+
+	json_begin(o, w, "leak_resolved", r->ts_ns);
+	json_proc(w, r);
+	jsonw_int_field(w, "fd", r->fd);
+	jsonw_string_field(w, "how", how_json(r->how));
+	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
+	jsonw_uint_field(w, "inode", r->file.ino);
+	jsonw_int_field(w, "epfd", r->epfd);
+	jsonw_string_field(w, "type", fdt_ftype_name(r->file.ftype));
+	json_dev(w, r->file.dev);
+	json_deregistered_at(o, r);
+	jsonw_end_object(w);
+}
+
+static void json_closed_watched(struct output *o, const struct report *r)
+{
+	struct json_writer *w = o->jout;
+
+	json_begin(o, w, "closed_while_watched", r->ts_ns);
+	json_proc(w, r);
+	jsonw_int_field(w, "fd", r->fd);
+	jsonw_int_field(w, "epfd", r->epfd);
+	jsonw_string_field(w, "type", fdt_ftype_name(r->file.ftype));
+	jsonw_uint_field(w, "inode", r->file.ino);
+	json_dev(w, r->file.dev);
+	jsonw_end_object(w);
+}
+
+static void json_dereg_failed(struct output *o, const struct report *r)
+{
+	struct json_writer *w = o->jout;
+
+	json_begin(o, w, "deregister_failed", r->ts_ns);
+	json_proc(w, r);
+	jsonw_int_field(w, "fd", r->fd);
+	jsonw_int_field(w, "epfd", r->epfd);
+	jsonw_string_field(w, "error", "EBADF");
+	jsonw_end_object(w);
+}
+
+static void json_summary(struct output *o, const struct report *r)
+{
+	const struct proc_stats *st = r->stats;
+	struct json_writer *w = o->jout;
+
+	if (!st)
+		return;
+	jsonw_start_object(w);
+	jsonw_string_field(w, "event", "summary");
+	json_proc(w, r);
+	jsonw_uint_field(w, "watches_ended", st->watches_ended);
+	jsonw_uint_field(w, "closed", st->closed);
+	jsonw_uint_field(w, "closed_late", st->closed_late);
+	jsonw_uint_field(w, "rewatched", st->rewatched);
+	jsonw_uint_field(w, "leaks", st->leaks);
+	jsonw_uint_field(w, "open_leaks", st->open_leaks);
+	jsonw_uint_field(w, "closed_while_watched", st->closed_while_watched);
+	jsonw_uint_field(w, "deregister_failed", st->deregister_failed);
+	jsonw_uint_field(w, "del_enoent", st->del_enoent);
+	jsonw_uint_field(w, "corrected", st->corrected);
+	json_time_field(o, w, "time", ts_or_now(r->ts_ns));
+	jsonw_end_object(w);
+}
+
+static void json_totals(struct output *o, const struct report *r)
+{
+	const struct totals *t = r->totals;
+	struct json_writer *w = o->jout;
+
+	if (!t)
+		return;
+	jsonw_start_object(w);
+	jsonw_string_field(w, "event", "totals");
+	jsonw_uint_field(w, "processes", t->processes);
+	jsonw_uint_field(w, "watches_ended", t->watches_ended);
+	jsonw_uint_field(w, "leaks", t->leaks);
+	jsonw_uint_field(w, "open_leaks", t->open_leaks);
+	jsonw_uint_field(w, "lost_events", t->lost_events);
+	json_time_field(o, w, "time", ts_or_now(r->ts_ns));
+	jsonw_end_object(w);
+}
+
+static void json_message(struct output *o, const char *level, const char *msg)
+{
+	json_begin(o, o->jerr, level, clock__mono_ns());
+	jsonw_string_field(o->jerr, "message", msg);
+	jsonw_end_object(o->jerr);
+}
+
+static void json_lost(struct output *o, __u64 total, __u64 delta, __u64 ts_ns)
+{
+	json_begin(o, o->jout, "lost", ts_or_now(ts_ns));
+	jsonw_uint_field(o->jout, "lost_events", total);
+	jsonw_uint_field(o->jout, "new_lost_events", delta);
+	jsonw_end_object(o->jout);
+}
+
+static const struct output_ops json_ops = {
+	.start		= json_start,
+	.leak		= json_leak,
+	.resolved	= json_resolved,
+	.closed_watched	= json_closed_watched,
+	.dereg_failed	= json_dereg_failed,
+	.summary	= json_summary,
+	.totals		= json_totals,
+	.message	= json_message,
+	.lost		= json_lost,
+};
+
+/* ---- dispatch ------------------------------------------------------ */
+
+struct output *output__new(const struct output_opts *opts)
+{
+	struct output *o;
+	int err;
+
+	if (!opts || (opts->format != OUTPUT_TEXT && opts->format != OUTPUT_JSON)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->out = opts->out ? opts->out : stdout;
+	o->err = opts->err ? opts->err : stderr;
+	o->rt_off = opts->realtime_offset_ns;
+	if (opts->format == OUTPUT_TEXT) {
+		o->ops = &text_ops;
+		return o;
+	}
+	o->ops = &json_ops;
+	o->jout = jsonw_new(o->out);
+	o->jerr = jsonw_new(o->err);
+	if (!o->jout || !o->jerr) {
+		err = errno;
+		output__free(o);
+		errno = err;
+		return NULL;
+	}
+	return o;
+}
+
+void output__free(struct output *o)
+{
+	if (!o)
+		return;
+	jsonw_free(o->jout);
+	jsonw_free(o->jerr);
+	free(o);
+}
+
+void output__report(void *ctx, const struct report *r)
+{
+	struct output *o = ctx;
+
+	switch (r->kind) {
+	case REPORT_LEAK:
+		o->ops->leak(o, r);
+		break;
+	case REPORT_LEAK_RESOLVED:
+		o->ops->resolved(o, r);
+		break;
+	case REPORT_CLOSED_WHILE_WATCHED:
+		o->ops->closed_watched(o, r);
+		break;
+	case REPORT_DEREGISTER_FAILED:
+		o->ops->dereg_failed(o, r);
+		break;
+	case REPORT_SUMMARY:
+		o->ops->summary(o, r);
+		break;
+	case REPORT_TOTALS:
+		o->ops->totals(o, r);
+		break;
+	default:
+		output__warn(o, "unknown report kind %d", (int)r->kind);
+		break;
+	}
+}
+
+void output__start(struct output *o, const struct start_info *s)
+{
+	o->ops->start(o, s);
+}
+
+static void vmessage(struct output *o, const char *level, const char *fmt,
+		     va_list ap)
+{
+	char *msg;
+	size_t len;
+
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return;
+	/* callers may end with "\n" out of printf habit: one line is ours */
+	len = strlen(msg);
+	while (len && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	if (o) {
+		o->ops->message(o, level, msg);
+	} else {
+		/* no output yet (failure before output__new): plain text */
+		if (!strcmp(level, "error"))
+			fprintf(stderr, "fdtrace: %s\n", msg);
+		else
+			fprintf(stderr, "fdtrace: %s: %s\n", level, msg);
+	}
+	free(msg);
+}
+
+void output__error(struct output *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(o, "error", fmt, ap);
+	va_end(ap);
+}
+
+void output__warn(struct output *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(o, "warning", fmt, ap);
+	va_end(ap);
+}
+
+void output__lost(struct output *o, __u64 lost_total, __u64 ts_ns)
+{
+	__u64 delta;
+
+	if (lost_total <= o->lost_seen)
+		return;
+	delta = lost_total - o->lost_seen;
+	o->lost_seen = lost_total;
+	o->ops->lost(o, lost_total, delta, ts_ns);
+}
