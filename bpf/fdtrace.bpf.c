@@ -1,0 +1,516 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * fdtrace kernel side: report epoll_ctl() calls of traced processes and
+ * every way an fd that epoll touched stops existing.
+ *
+ * Only syscall and sched tracepoints: they are a stable ABI and exist where
+ * kprobes and fentry do not.  Two filters keep the cost off everyone else:
+ * the tgid must be in traced_pids, and a close-like call must name an fd in
+ * tracked_fds (an fd that epoll_ctl succeeded on).  Ordinary close()
+ * traffic never reaches the ring buffer.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "fdtrace.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define S_IFMT   00170000
+#define S_IFSOCK 0140000
+#define S_IFREG  0100000
+#define S_IFCHR  0020000
+#define S_IFIFO  0010000
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+
+/* Set by the loader before load. */
+const volatile __u32 targ_follow = 0;	/* trace children of traced processes */
+/*
+ * Wake the consumer only once this much data waits: a wakeup per record
+ * costs an IPI and a context switch per close().  The loader also polls
+ * on a bounded interval, so a quiet ring is still drained.
+ */
+const volatile __u64 wakeup_bytes = 64 * 1024;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);	/* resized by the loader */
+	__type(key, __u32);		/* tgid */
+	__type(value, __u32);		/* unused */
+} traced_pids SEC(".maps");
+
+struct fd_key {
+	__u32 pid;
+	__s32 fd;
+};
+
+struct fd_val {
+	/*
+	 * The struct file when epoll last touched the fd.  A different
+	 * pointer under the same number later means the number was reused.
+	 */
+	__u64 file;
+	struct fdt_file id;
+};
+
+/*
+ * No preallocation: memory follows the number of live tracked fds, not
+ * max_entries.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);	/* resized by the loader */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fd_key);
+	__type(value, struct fd_val);
+} tracked_fds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);	/* resized by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FDT_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		(*v)++;	/* per-CPU slot: no atomic needed */
+}
+
+static __always_inline bool is_traced(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&traced_pids, &tgid) != NULL;
+}
+
+static __always_inline void *rec_reserve(__u32 type, __u32 size, __u64 pid_tgid)
+{
+	struct fdt_rec_hdr *h;
+
+	h = bpf_ringbuf_reserve(&events, size, 0);
+	if (!h) {
+		stat_inc(FDT_STAT_LOST);
+		return NULL;
+	}
+	h->type = type;
+	h->size = size;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	return h;
+}
+
+static __always_inline void rec_submit(void *rec)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(rec, avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+						      : BPF_RB_NO_WAKEUP);
+	stat_inc(FDT_STAT_EVENTS);
+}
+
+/* The struct file behind fd in the current task's table, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, int fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/*
+ * Anonymous inodes (eventfd, timerfd, signalfd, epoll) have no file type
+ * bits in i_mode: tell them apart by the dentry name anon_inode_getfile()
+ * gave them, e.g. "[eventfd]".
+ */
+static __always_inline __u32 anon_type(struct file *f)
+{
+	char name[8] = {};
+	const unsigned char *p = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+
+	bpf_probe_read_kernel(name, sizeof(name), p);
+	if (name[0] != '[')
+		return FDT_FT_OTHER;
+	if (name[1] == 'e' && name[2] == 'v' && name[5] == 'f')
+		return FDT_FT_EVENTFD;		/* [eventfd] */
+	if (name[1] == 'e' && name[2] == 'v' && name[5] == 'p')
+		return FDT_FT_EPOLL;		/* [eventpoll] */
+	if (name[1] == 't' && name[2] == 'i')
+		return FDT_FT_TIMERFD;		/* [timerfd] */
+	if (name[1] == 's' && name[2] == 'i')
+		return FDT_FT_SIGNALFD;		/* [signalfd] */
+	return FDT_FT_OTHER;
+}
+
+static __always_inline void file_id(struct file *f, struct fdt_file *id)
+{
+	struct inode *inode;
+	__u32 mode;
+
+	id->ino = 0;
+	id->dev = 0;
+	id->ftype = FDT_FT_UNKNOWN;
+	if (!f)
+		return;
+	inode = BPF_CORE_READ(f, f_inode);
+	id->ino = BPF_CORE_READ(inode, i_ino);
+	id->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	mode = BPF_CORE_READ(inode, i_mode);
+	switch (mode & S_IFMT) {
+	case S_IFSOCK:
+		id->ftype = FDT_FT_SOCKET;
+		break;
+	case S_IFIFO:
+		id->ftype = FDT_FT_PIPE;
+		break;
+	case S_IFREG:
+		id->ftype = FDT_FT_REG;
+		break;
+	case S_IFCHR:
+		id->ftype = FDT_FT_CHR;
+		break;
+	case 0:
+		id->ftype = anon_type(f);
+		break;
+	default:
+		id->ftype = FDT_FT_OTHER;
+	}
+}
+
+/*
+ * Reference count of a struct file.  v6.13 (commit 90ee6ed776c0 "fs: port
+ * files to file_ref") replaced atomic_long_t f_count with file_ref_t f_ref,
+ * whose counter is biased: 0 means one reference.
+ */
+struct file___pre613 {
+	atomic_long_t f_count;
+} __attribute__((preserve_access_index));
+
+static __always_inline __s64 file_refs(struct file *f)
+{
+	if (bpf_core_field_exists(f->f_ref))
+		return BPF_CORE_READ(f, f_ref.refcnt.counter) + 1;
+	return BPF_CORE_READ((struct file___pre613 *)f, f_count.counter);
+}
+
+/*
+ * Emit a CLOSE record for a tracked fd.  cur is the file the fd names now
+ * (NULL when it is already gone, as after exec), v what epoll saw.
+ */
+static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
+				       struct file *cur, struct fd_val *v)
+{
+	struct fdt_rec_close *r;
+
+	r = rec_reserve(FDT_REC_CLOSE, sizeof(*r), pid_tgid);
+	if (!r)
+		return;
+	r->fd = fd;
+	r->how = how;
+	r->flags = 0;
+	r->pad = 0;
+	if (cur) {
+		file_id(cur, &r->file);
+		/*
+		 * The fd table holds one reference.  If others remain (dup,
+		 * fork, SCM_RIGHTS) and the file is still on an epoll list,
+		 * this close does not end the watch: epoll keeps reporting
+		 * events for a number the program no longer owns.
+		 */
+		if (file_refs(cur) > 1) {
+			r->flags |= FDT_CLOSEF_SHARED;
+			if (BPF_CORE_READ(cur, f_ep))
+				r->flags |= FDT_CLOSEF_STILL_WATCHED;
+		}
+	} else {
+		r->file = v->id;
+	}
+	rec_submit(r);
+}
+
+/* Close tracked fd of the current process, if it is tracked. */
+static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
+{
+	struct fd_key k = { .pid = pid_tgid >> 32, .fd = fd };
+	struct fd_val *v;
+
+	v = bpf_map_lookup_elem(&tracked_fds, &k);
+	if (!v)
+		return;
+	emit_close(pid_tgid, fd, how,
+		   fd_file((struct task_struct *)bpf_get_current_task(), fd), v);
+	bpf_map_delete_elem(&tracked_fds, &k);
+}
+
+/*
+ * epoll_ctl is handled at exit only: the result decides everything, and
+ * the arguments are still in the saved user registers, so no per-thread
+ * map has to carry them from enter to exit.
+ */
+SEC("tp/syscalls/sys_exit_epoll_ctl")
+int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task;
+	struct fdt_rec_epoll_ctl *r;
+	struct fd_key k;
+	struct fd_val nv, *v;
+	struct pt_regs *regs;
+	struct file *f;
+	__u32 op;
+	int epfd, fd, ret = ctx->ret;
+
+	k.pid = pid_tgid >> 32;
+	if (!is_traced(k.pid))
+		return 0;
+
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	epfd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	op = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	fd = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	k.fd = fd;
+
+	v = bpf_map_lookup_elem(&tracked_fds, &k);
+	/*
+	 * MOD of an fd we already track tells userspace nothing new, and
+	 * event loops (libuv, nginx) issue it constantly.
+	 */
+	if (op == FDT_EPOLL_CTL_MOD && v && ret == 0)
+		return 0;
+
+	f = ret == 0 ? fd_file(task, fd) : NULL;
+
+	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
+	if (r) {
+		r->epfd = epfd;
+		r->fd = fd;
+		r->op = op;
+		r->events = 0;
+		r->ret = ret;
+		r->pad = 0;
+		if (op != FDT_EPOLL_CTL_DEL) {
+			void *uev = (void *)PT_REGS_PARM4_CORE_SYSCALL(regs);
+
+			bpf_probe_read_user(&r->events, sizeof(r->events), uev);
+		}
+		file_id(f, &r->file);
+		rec_submit(r);
+	}
+
+	if (ret != 0 || !f)
+		return 0;
+	/*
+	 * Any successful op makes the fd tracked, DEL included: a watch that
+	 * began before we attached still needs its close seen.
+	 */
+	if (!v || v->file != (__u64)f || op == FDT_EPOLL_CTL_ADD) {
+		nv.file = (__u64)f;
+		file_id(f, &nv.id);
+		if (bpf_map_update_elem(&tracked_fds, &k, &nv, BPF_ANY))
+			stat_inc(FDT_STAT_TRACK_FULL);
+	}
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_close")
+int handle_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!is_traced(pid_tgid >> 32))
+		return 0;
+	close_tracked(pid_tgid, (int)ctx->args[0], FDT_CLOSE_CLOSE);
+	return 0;
+}
+
+/* dup2/dup3 close newfd first if it is open and differs from a valid oldfd. */
+static __always_inline void dup_onto(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	int oldfd = ctx->args[0], newfd = ctx->args[1];
+
+	if (!is_traced(pid_tgid >> 32) || oldfd == newfd)
+		return;
+	if (!fd_file((struct task_struct *)bpf_get_current_task(), oldfd))
+		return;	/* EBADF: newfd is left alone */
+	close_tracked(pid_tgid, newfd, FDT_CLOSE_DUP2);
+}
+
+SEC("tp/syscalls/sys_enter_dup2")
+int handle_dup2(struct trace_event_raw_sys_enter *ctx)
+{
+	dup_onto(ctx);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_dup3")
+int handle_dup3(struct trace_event_raw_sys_enter *ctx)
+{
+	dup_onto(ctx);
+	return 0;
+}
+
+struct range_ctx {
+	__u64 pid_tgid;
+	__u32 first;
+	__u32 last;
+	__u32 how;
+	struct task_struct *task;
+};
+
+/*
+ * bpf_for_each_map_elem() callback: close every tracked fd of one process
+ * that the range covers (close_range) or that no longer names the same
+ * file (exec's close-on-exec, which leaves no trace of its own).
+ */
+static long close_matching(struct bpf_map *map, struct fd_key *k,
+			   struct fd_val *v, struct range_ctx *c)
+{
+	struct file *cur;
+
+	if (k->pid != (__u32)(c->pid_tgid >> 32))
+		return 0;
+	if (c->how == FDT_CLOSE_RANGE) {
+		if ((__u32)k->fd < c->first || (__u32)k->fd > c->last)
+			return 0;
+		cur = fd_file(c->task, k->fd);
+	} else {
+		cur = fd_file(c->task, k->fd);
+		if (cur && (__u64)cur == v->file)
+			return 0;	/* survived the exec */
+		cur = NULL;
+	}
+	emit_close(c->pid_tgid, k->fd, c->how, cur, v);
+	bpf_map_delete_elem(map, k);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_close_range")
+int handle_close_range(struct trace_event_raw_sys_enter *ctx)
+{
+	struct range_ctx c = {
+		.pid_tgid = bpf_get_current_pid_tgid(),
+		.first = ctx->args[0],
+		.last = ctx->args[1],
+		.how = FDT_CLOSE_RANGE,
+	};
+	__u32 flags = ctx->args[2];
+
+	if (!is_traced(c.pid_tgid >> 32))
+		return 0;
+	/* CLOSE_RANGE_CLOEXEC only marks fds; exec will close them. */
+	if ((flags & CLOSE_RANGE_CLOEXEC) || c.first > c.last)
+		return 0;
+	c.task = (struct task_struct *)bpf_get_current_task();
+	bpf_for_each_map_elem(&tracked_fds, close_matching, &c, 0);
+	return 0;
+}
+
+/*
+ * sched_process_exec fires after begin_new_exec() has run close-on-exec,
+ * so whatever tracked fd no longer names its file was closed by the exec.
+ */
+SEC("tp/sched/sched_process_exec")
+int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	struct range_ctx c = {
+		.pid_tgid = bpf_get_current_pid_tgid(),
+		.how = FDT_CLOSE_EXEC,
+	};
+	struct fdt_rec_proc *r;
+
+	if (!is_traced(c.pid_tgid >> 32))
+		return 0;
+	c.task = (struct task_struct *)bpf_get_current_task();
+	bpf_for_each_map_elem(&tracked_fds, close_matching, &c, 0);
+
+	r = rec_reserve(FDT_REC_EXEC, sizeof(*r), c.pid_tgid);
+	if (!r)
+		return 0;
+	r->child_pid = 0;
+	r->exit_code = 0;
+	rec_submit(r);
+	return 0;
+}
+
+static long forget_pid(struct bpf_map *map, struct fd_key *k,
+		       struct fd_val *v, __u32 *pid)
+{
+	if (k->pid == *pid)
+		bpf_map_delete_elem(map, k);
+	return 0;
+}
+
+SEC("tp/sched/sched_process_exit")
+int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct task_struct *task;
+	struct fdt_rec_proc *r;
+
+	if (!is_traced(tgid))
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	/*
+	 * do_exit() decrements signal->live before this tracepoint: zero
+	 * means the last thread is leaving and the fd table goes with it.
+	 */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+
+	bpf_for_each_map_elem(&tracked_fds, forget_pid, &tgid, 0);
+	bpf_map_delete_elem(&traced_pids, &tgid);
+
+	r = rec_reserve(FDT_REC_EXIT, sizeof(*r), pid_tgid);
+	if (!r)
+		return 0;
+	r->child_pid = 0;
+	r->exit_code = BPF_CORE_READ(task, exit_code);
+	rec_submit(r);
+	return 0;
+}
+
+/*
+ * tp_btf rather than the classic tracepoint: it hands us the child's
+ * task_struct, and only tgid tells a new process from a new thread.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 ptgid = pid_tgid >> 32, ctgid, one = 1;
+	struct fdt_rec_proc *r;
+
+	if (!targ_follow || !is_traced(ptgid))
+		return 0;
+	ctgid = child->tgid;
+	if (ctgid == ptgid)
+		return 0;	/* a thread: shares the fd table */
+	if (bpf_map_update_elem(&traced_pids, &ctgid, &one, BPF_ANY)) {
+		stat_inc(FDT_STAT_PROC_FULL);
+		return 0;
+	}
+	r = rec_reserve(FDT_REC_FORK, sizeof(*r), pid_tgid);
+	if (!r)
+		return 0;
+	r->child_pid = ctgid;
+	r->exit_code = 0;
+	rec_submit(r);
+	return 0;
+}

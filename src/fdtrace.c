@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * fdtrace: find file descriptors that outlive their epoll watch.
+ *
+ * main() is the lifecycle only: parse, set up the modules, run the event
+ * loop, tear down.  The kernel side is tracer.c, the matching engine
+ * matcher.c, everything printed goes through output.c.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include "clock.h"
+#include "command.h"
+#include "env.h"
+#include "matcher.h"
+#include "output.h"
+#include "procfs.h"
+#include "tracer.h"
+
+/*
+ * Ring buffer records are stamped before they are committed, and another
+ * CPU may commit a record a little after we look: judge the grace period
+ * this far in the past so a close racing the deadline is seen first.
+ */
+#define TICK_SLACK_NS	(20ULL * 1000 * 1000)
+#define POLL_MAX_MS	100
+
+/* epoll_event.data.u64 tags; pidfds are tagged with TAG_PIDFD + index */
+#define TAG_RINGBUF	0
+#define TAG_SIGNAL	1
+#define TAG_PIDFD	2
+
+struct session {
+	struct env env;
+	struct output *out;
+	struct matcher *matcher;
+	struct tracer *tracer;
+	struct command *cmd;
+	int epfd;
+	int sigfd;
+	int pidfds[ENV_MAX_PIDS];
+	__u64 lost_seen;
+	int cmd_status;
+	bool cmd_exited;
+	bool stop;
+};
+
+static int on_record(void *ctx, const void *data, size_t size)
+{
+	struct session *s = ctx;
+
+	/* A malformed record is counted by the matcher; keep draining. */
+	matcher__feed(s->matcher, data, size);
+	return 0;
+}
+
+static int pidfd_open(pid_t pid)
+{
+	return syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int watch_fd(struct session *s, int fd, __u64 tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static void check_lost(struct session *s, __u64 now)
+{
+	__u64 stats[FDT_STAT_MAX];
+
+	if (tracer__stats(s->tracer, stats))
+		return;
+	if (stats[FDT_STAT_LOST] > s->lost_seen) {
+		s->lost_seen = stats[FDT_STAT_LOST];
+		output__lost(s->out, s->lost_seen, now);
+	}
+}
+
+static void handle_signals(struct session *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+			s->stop = true;
+	}
+}
+
+/* A -p target's pidfd turned readable: it has exited. */
+static void root_exited(struct session *s, size_t i)
+{
+	__u32 pid = s->env.pids[i];
+
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->pidfds[i], NULL);
+	close(s->pidfds[i]);
+	s->pidfds[i] = -1;
+	/*
+	 * Its EXIT record was submitted before the pidfd was notified and
+	 * has been consumed by now; if it was lost, summarise here.
+	 */
+	matcher__drop_pid(s->matcher, pid, clock__mono_ns());
+	tracer__untrace_pid(s->tracer, pid);
+}
+
+static int run(struct session *s)
+{
+	struct epoll_event evs[16];
+	__u64 start = clock__mono_ns(), now;
+	int interval, n, err;
+
+	interval = s->env.grace_ns / 4000000;
+	if (interval > POLL_MAX_MS)
+		interval = POLL_MAX_MS;
+	if (interval < 1)
+		interval = 1;
+
+	while (!s->stop) {
+		n = epoll_wait(s->epfd, evs, 16, interval);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		/* Drain first: a pidfd or SIGCHLD may refer to records still queued. */
+		err = tracer__consume(s->tracer);
+		if (err < 0)
+			return err;
+		for (int i = 0; i < n; i++) {
+			__u64 tag = evs[i].data.u64;
+
+			if (tag == TAG_SIGNAL)
+				handle_signals(s);
+			else if (tag >= TAG_PIDFD)
+				root_exited(s, tag - TAG_PIDFD);
+		}
+		if (s->cmd && !s->cmd_exited &&
+		    command__reap(s->cmd, &s->cmd_status) == 1) {
+			s->cmd_exited = true;
+			matcher__drop_pid(s->matcher, command__pid(s->cmd), clock__mono_ns());
+			tracer__untrace_pid(s->tracer, command__pid(s->cmd));
+		}
+		now = clock__mono_ns();
+		matcher__tick(s->matcher, now - TICK_SLACK_NS);
+		check_lost(s, now);
+		if (!tracer__any_traced(s->tracer))
+			break;	/* every target is gone */
+		if (s->env.duration_ns && now - start >= s->env.duration_ns)
+			break;
+	}
+	return 0;
+}
+
+static int setup_loop(struct session *s, const sigset_t *blocked)
+{
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0)
+		return -errno;
+	s->sigfd = signalfd(-1, blocked, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sigfd < 0)
+		return -errno;
+	if (watch_fd(s, s->sigfd, TAG_SIGNAL) || watch_fd(s, tracer__poll_fd(s->tracer), TAG_RINGBUF))
+		return -errno;
+	for (size_t i = 0; i < s->env.nr_pids; i++) {
+		s->pidfds[i] = pidfd_open(s->env.pids[i]);
+		if (s->pidfds[i] < 0)
+			return -errno;
+		if (watch_fd(s, s->pidfds[i], TAG_PIDFD + i))
+			return -errno;
+	}
+	return 0;
+}
+
+static void start_banner(struct session *s)
+{
+	char comms[ENV_MAX_PIDS][FDT_COMM_LEN];
+	const char *comm_ptrs[ENV_MAX_PIDS];
+	struct start_info si = {
+		.pids = s->env.pids,
+		.nr_pids = s->env.nr_pids,
+		.comms = comm_ptrs,
+		.grace_ns = s->env.grace_ns,
+		.ts_ns = clock__mono_ns(),
+	};
+
+	for (size_t i = 0; i < s->env.nr_pids; i++) {
+		if (procfs__comm(s->env.pids[i], comms[i], sizeof(comms[i])))
+			strcpy(comms[i], "?");
+		comm_ptrs[i] = comms[i];
+	}
+	if (s->cmd) {
+		si.command = s->env.command[0];
+		si.command_pid = command__pid(s->cmd);
+	}
+	output__start(s->out, &si);
+}
+
+static void session_free(struct session *s)
+{
+	tracer__free(s->tracer);
+	for (size_t i = 0; i < s->env.nr_pids; i++)
+		if (s->pidfds[i] >= 0)
+			close(s->pidfds[i]);
+	if (s->sigfd >= 0)
+		close(s->sigfd);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	command__free(s->cmd);
+	matcher__free(s->matcher);
+	output__free(s->out);
+}
+
+int main(int argc, char **argv)
+{
+	static struct session s = { .epfd = -1, .sigfd = -1 };
+	struct output_opts oopts = {};
+	struct matcher_opts mopts = {};
+	struct tracer_opts topts = {};
+	sigset_t blocked, orig;
+	char errbuf[256];
+	int err = 0, status = 2;
+	__u64 now;
+
+	memset(s.pidfds, -1, sizeof(s.pidfds));
+	env__parse(&s.env, argc, argv);
+
+	oopts.format = s.env.json ? OUTPUT_JSON : OUTPUT_TEXT;
+	oopts.realtime_offset_ns = clock__realtime_offset();
+	s.out = output__new(&oopts);
+	if (!s.out) {
+		output__error(NULL, "cannot set up output: %s", strerror(errno));
+		return 2;
+	}
+
+	for (size_t i = 0; i < s.env.nr_pids; i++) {
+		if ((pid_t)s.env.pids[i] == getpid()) {
+			output__error(s.out, "refusing to trace fdtrace itself (pid %u)", s.env.pids[i]);
+			goto out;
+		}
+		err = procfs__check_pid(s.env.pids[i]);
+		if (err) {
+			output__error(s.out, "no such process: %u", s.env.pids[i]);
+			goto out;
+		}
+	}
+
+	mopts.grace_ns = s.env.grace_ns;
+	mopts.report = output__report;
+	mopts.ctx = s.out;
+	s.matcher = matcher__new(&mopts);
+	if (!s.matcher) {
+		output__error(s.out, "cannot create matcher: %s", strerror(errno));
+		goto out;
+	}
+
+	/*
+	 * Signals are read from a signalfd in the event loop; a command
+	 * started here gets the original mask back before it execs.
+	 */
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGINT);
+	sigaddset(&blocked, SIGTERM);
+	sigaddset(&blocked, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &blocked, &orig);
+
+	if (s.env.command) {
+		/* Forked before the BPF object exists: it inherits no BPF fds. */
+		s.cmd = command__new(s.env.command, &orig);
+		if (!s.cmd) {
+			output__error(s.out, "cannot execute %s: %s", s.env.command[0], strerror(errno));
+			goto out;
+		}
+	}
+
+	topts.on_record = on_record;
+	topts.ctx = &s;
+	topts.follow = s.env.follow;
+	topts.verbose = s.env.verbose;
+	topts.ringbuf_bytes = s.env.ringbuf_bytes;
+	topts.max_tracked_fds = s.env.max_tracked_fds;
+	s.tracer = tracer__new(&topts, errbuf, sizeof(errbuf));
+	if (!s.tracer) {
+		output__error(s.out, "%s", errbuf);
+		goto out;
+	}
+	for (size_t i = 0; i < s.env.nr_pids; i++)
+		if ((err = tracer__trace_pid(s.tracer, s.env.pids[i])))
+			break;
+	if (!err && s.cmd)
+		err = tracer__trace_pid(s.tracer, command__pid(s.cmd));
+	if (err) {
+		output__error(s.out, "cannot trace process: %s", strerror(-err));
+		goto out;
+	}
+	if (tracer__attach(s.tracer, errbuf, sizeof(errbuf))) {
+		output__error(s.out, "%s", errbuf);
+		goto out;
+	}
+	err = setup_loop(&s, &blocked);
+	if (err) {
+		/* The only likely cause: a -p target exited meanwhile. */
+		output__error(s.out, "cannot watch targets: %s", strerror(-err));
+		goto out;
+	}
+
+	start_banner(&s);
+	if (s.cmd) {
+		err = command__release(s.cmd);
+		if (err) {
+			output__error(s.out, "cannot execute %s: %s", s.env.command[0], strerror(-err));
+			goto out;
+		}
+	}
+
+	err = run(&s);
+	if (err) {
+		output__error(s.out, "event loop failed: %s", strerror(-err));
+		goto out;
+	}
+
+	tracer__consume(s.tracer);
+	now = clock__mono_ns();
+	matcher__tick(s.matcher, now);
+	check_lost(&s, now);
+	matcher__set_lost(s.matcher, s.lost_seen);
+	matcher__finish(s.matcher, now);
+
+	status = 0;
+	if (s.cmd) {
+		/* Stopped because the command exited: collect its status. */
+		if (!s.cmd_exited && !s.stop && !tracer__any_traced(s.tracer) &&
+		    waitpid(command__pid(s.cmd), &s.cmd_status, 0) == command__pid(s.cmd))
+			s.cmd_exited = true;
+		if (s.cmd_exited)
+			status = WIFEXITED(s.cmd_status) ? WEXITSTATUS(s.cmd_status)
+							  : 128 + WTERMSIG(s.cmd_status);
+	}
+out:
+	session_free(&s);
+	return status;
+}

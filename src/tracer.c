@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "tracer.h"
+#include "fdtrace.skel.h"
+
+#define DEFAULT_RINGBUF_BYTES	(4U << 20)
+#define DEFAULT_MAX_TRACKED	65536
+#define DEFAULT_MAX_PIDS	4096
+
+#define TRACEFS		"/sys/kernel/tracing"
+#define DEBUGFS_TRACING	"/sys/kernel/debug/tracing"
+
+struct tracer {
+	struct fdtrace_bpf *skel;
+	struct ring_buffer *rb;
+	record_fn on_record;
+	void *ctx;
+	int nr_cpus;
+};
+
+static bool libbpf_verbose;
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt,
+			va_list args)
+{
+	/*
+	 * Without -v libbpf stays quiet: a failure is reported once, in
+	 * one line, by our caller, not as libbpf's multi-line log.
+	 */
+	if (!libbpf_verbose)
+		return 0;
+	(void)level;
+	return vfprintf(stderr, fmt, args);
+}
+
+static void errmsg(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!buf || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+static int handle_rb(void *ctx, void *data, size_t size)
+{
+	struct tracer *t = ctx;
+
+	return t->on_record(t->ctx, data, size);
+}
+
+struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
+			   size_t errlen)
+{
+	struct tracer *t;
+	int err;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		errmsg(errbuf, errlen,
+		       "kernel BTF not found at /sys/kernel/btf/vmlinux (needs CONFIG_DEBUG_INFO_BTF=y)");
+		errno = ENOENT;
+		return NULL;
+	}
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->on_record = opts->on_record;
+	t->ctx = opts->ctx;
+	libbpf_verbose = opts->verbose;
+	libbpf_set_print(print_libbpf);
+
+	t->nr_cpus = libbpf_num_possible_cpus();
+	if (t->nr_cpus < 0) {
+		err = t->nr_cpus;
+		errmsg(errbuf, errlen, "cannot count CPUs: %s", strerror(-err));
+		goto err_out;
+	}
+
+	t->skel = fdtrace_bpf__open();
+	if (!t->skel) {
+		err = -errno;
+		errmsg(errbuf, errlen, "failed to open BPF object: %s", strerror(-err));
+		goto err_out;
+	}
+	t->skel->rodata->targ_follow = opts->follow;
+	bpf_map__set_max_entries(t->skel->maps.events,
+				 opts->ringbuf_bytes ?: DEFAULT_RINGBUF_BYTES);
+	bpf_map__set_max_entries(t->skel->maps.tracked_fds,
+				 opts->max_tracked_fds ?: DEFAULT_MAX_TRACKED);
+	bpf_map__set_max_entries(t->skel->maps.traced_pids,
+				 opts->max_pids ?: DEFAULT_MAX_PIDS);
+
+	err = fdtrace_bpf__load(t->skel);
+	if (err) {
+		if (err == -EPERM || err == -EACCES)
+			errmsg(errbuf, errlen,
+			       "permission denied loading BPF programs: run as root (needs CAP_BPF and CAP_PERFMON)");
+		else
+			errmsg(errbuf, errlen,
+			       "failed to load BPF programs: %s (run with -v for the verifier log)",
+			       strerror(-err));
+		goto err_out;
+	}
+
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), handle_rb, t, NULL);
+	if (!t->rb) {
+		err = -errno;
+		errmsg(errbuf, errlen, "failed to create ring buffer: %s", strerror(-err));
+		goto err_out;
+	}
+	return t;
+
+err_out:
+	tracer__free(t);
+	errno = -err;
+	return NULL;
+}
+
+int tracer__trace_pid(struct tracer *t, __u32 pid)
+{
+	__u32 one = 1;
+
+	if (bpf_map__update_elem(t->skel->maps.traced_pids, &pid, sizeof(pid),
+				 &one, sizeof(one), BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void tracer__untrace_pid(struct tracer *t, __u32 pid)
+{
+	bpf_map__delete_elem(t->skel->maps.traced_pids, &pid, sizeof(pid), 0);
+}
+
+bool tracer__any_traced(struct tracer *t)
+{
+	__u32 key;
+
+	return bpf_map__get_next_key(t->skel->maps.traced_pids, NULL, &key,
+				     sizeof(key)) == 0;
+}
+
+/*
+ * Syscall tracepoints are attached through perf_event_open() with the id
+ * from tracefs; a fresh machine may not have tracefs mounted.  It stays
+ * mounted afterwards, as it would after any tracing tool.
+ */
+static int ensure_tracefs(char *errbuf, size_t errlen)
+{
+	if (!access(TRACEFS "/events", F_OK) || !access(DEBUGFS_TRACING "/events", F_OK))
+		return 0;
+	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY) {
+		int err = -errno;
+
+		errmsg(errbuf, errlen, "cannot mount tracefs on " TRACEFS ": %s",
+		       strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int tracer__attach(struct tracer *t, char *errbuf, size_t errlen)
+{
+	struct bpf_program *prog;
+	struct bpf_link *link;
+	int err;
+
+	err = ensure_tracefs(errbuf, errlen);
+	if (err)
+		return err;
+	/*
+	 * Attach one program at a time to name the one that fails; the
+	 * skeleton owns the links and destroys them in tracer__free().
+	 */
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		link = bpf_program__attach(prog);
+		if (!link) {
+			err = -errno;
+			errmsg(errbuf, errlen, "failed to attach %s (%s): %s",
+			       bpf_program__name(prog), bpf_program__section_name(prog),
+			       strerror(-err));
+			return err;
+		}
+		/* Hand the link to the skeleton so __destroy() detaches it. */
+		for (size_t i = 0; i < (size_t)t->skel->skeleton->prog_cnt; i++) {
+			if (*t->skel->skeleton->progs[i].prog == prog)
+				*t->skel->skeleton->progs[i].link = link;
+		}
+	}
+	return 0;
+}
+
+int tracer__poll_fd(const struct tracer *t)
+{
+	return ring_buffer__epoll_fd(t->rb);
+}
+
+int tracer__consume(struct tracer *t)
+{
+	return ring_buffer__consume(t->rb);
+}
+
+int tracer__stats(struct tracer *t, __u64 stats[FDT_STAT_MAX])
+{
+	__u64 vals[t->nr_cpus];
+
+	for (__u32 i = 0; i < FDT_STAT_MAX; i++) {
+		stats[i] = 0;
+		if (bpf_map__lookup_elem(t->skel->maps.stats, &i, sizeof(i), vals,
+					 sizeof(vals), 0))
+			return -errno;
+		for (int c = 0; c < t->nr_cpus; c++)
+			stats[i] += vals[c];
+	}
+	return 0;
+}
+
+void tracer__free(struct tracer *t)
+{
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	fdtrace_bpf__destroy(t->skel);
+	free(t);
+}

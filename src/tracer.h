@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The kernel side as userspace sees it: load and attach the BPF programs,
+ * choose which processes are traced, hand every ring buffer record to a
+ * callback.  The only module that knows about libbpf.
+ */
+#ifndef __FDTRACE_TRACER_H
+#define __FDTRACE_TRACER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include "fdtrace.h"
+
+/* Called for every record, in ring buffer order. */
+typedef int (*record_fn)(void *ctx, const void *data, size_t size);
+
+struct tracer_opts {
+	record_fn on_record;
+	void *ctx;
+	bool follow;		/* trace children of traced processes */
+	bool verbose;		/* let libbpf's debug output through */
+	__u32 ringbuf_bytes;	/* power of two, >= page size; 0: default */
+	__u32 max_tracked_fds;	/* 0: default */
+	__u32 max_pids;		/* 0: default */
+};
+
+struct tracer;
+
+/*
+ * Open and load the BPF object.  Returns NULL with errno set, and a
+ * one-line reason in errbuf.
+ */
+struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
+			   size_t errlen);
+/* Trace process pid (a tgid).  Before or after attach. */
+int tracer__trace_pid(struct tracer *t, __u32 pid);
+/* Stop tracing pid (it is gone); no-op if it is not traced. */
+void tracer__untrace_pid(struct tracer *t, __u32 pid);
+/* True while at least one process is traced. */
+bool tracer__any_traced(struct tracer *t);
+/* Attach every program; mounts tracefs if it is missing. */
+int tracer__attach(struct tracer *t, char *errbuf, size_t errlen);
+/* An fd that becomes readable when the ring buffer wants draining. */
+int tracer__poll_fd(const struct tracer *t);
+/* Deliver every record waiting; number delivered or negative errno. */
+int tracer__consume(struct tracer *t);
+/* Sum the kernel's per-CPU counters (FDT_STAT_*). */
+int tracer__stats(struct tracer *t, __u64 stats[FDT_STAT_MAX]);
+/* Detach and free; nothing stays attached. */
+void tracer__free(struct tracer *t);
+
+#endif /* __FDTRACE_TRACER_H */
