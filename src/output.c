@@ -510,7 +510,7 @@ static void json_start(struct output *o, const struct start_info *s)
 	for (i = 0; i < s->nr_pids; i++)
 		jsonw_uint(w, s->pids[i]);
 	jsonw_end_array(w);
-	if (s->comms) {
+	if (s->comms && s->nr_pids) {
 		jsonw_name(w, "comms");
 		jsonw_start_array(w);
 		for (i = 0; i < s->nr_pids; i++)
