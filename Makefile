@@ -33,7 +33,7 @@ TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS  := $(patsubst tests/workloads/%.c,$(OUTPUT)/tests/%,$(WORKLOAD_SRCS))
-UNIT_TESTS := $(OUTPUT)/tests/test_matcher
+UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output
 
 .DELETE_ON_ERROR:
 .PHONY: all deps demo test unit-test check-root clean vmlinux bench
@@ -69,6 +69,10 @@ $(OUTPUT)/tests/test_matcher: tests/test_matcher.c $(CORE_OBJS) | $(OUTPUT)/test
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
 
+$(OUTPUT)/tests/test_output: tests/test_output.c $(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/output.c src/json_writer.c src/clock.c) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $^ -o $@
+
 $(OUTPUT)/tests/%: tests/workloads/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $< -o $@ -lpthread
@@ -78,7 +82,7 @@ deps:
 	$(Q)scripts/install-deps.sh $(DEPS)
 
 unit-test: $(UNIT_TESTS)
-	$(Q)$(OUTPUT)/tests/test_matcher
+	$(Q)for t in $(UNIT_TESTS); do $$t || exit 1; done
 
 test: DEPS = test
 test: deps

@@ -40,20 +40,6 @@ struct {
 	__type(value, __u32);		/* unused */
 } traced_pids SEC(".maps");
 
-struct fd_key {
-	__u32 pid;
-	__s32 fd;
-};
-
-struct fd_val {
-	/*
-	 * The struct file when epoll last touched the fd.  A different
-	 * pointer under the same number later means the number was reused.
-	 */
-	__u64 file;
-	struct fdt_file id;
-};
-
 /*
  * No preallocation: memory follows the number of live tracked fds, not
  * max_entries.
@@ -62,8 +48,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);	/* resized by the loader */
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct fd_key);
-	__type(value, struct fd_val);
+	__type(key, struct fdt_fd_key);
+	__type(value, struct fdt_fd_val);
 } tracked_fds SEC(".maps");
 
 struct {
@@ -212,7 +198,7 @@ static __always_inline __s64 file_refs(struct file *f)
  * (NULL when it is already gone, as after exec), v what epoll saw.
  */
 static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
-				       struct file *cur, struct fd_val *v)
+				       struct file *cur, struct fdt_fd_val *v)
 {
 	struct fdt_rec_close *r;
 
@@ -245,8 +231,8 @@ static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
 /* Close tracked fd of the current process, if it is tracked. */
 static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 {
-	struct fd_key k = { .pid = pid_tgid >> 32, .fd = fd };
-	struct fd_val *v;
+	struct fdt_fd_key k = { .pid = pid_tgid >> 32, .fd = fd };
+	struct fdt_fd_val *v;
 
 	v = bpf_map_lookup_elem(&tracked_fds, &k);
 	if (!v)
@@ -267,8 +253,8 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct task_struct *task;
 	struct fdt_rec_epoll_ctl *r;
-	struct fd_key k;
-	struct fd_val nv, *v;
+	struct fdt_fd_key k;
+	struct fdt_fd_val nv, *v;
 	struct pt_regs *regs;
 	struct file *f;
 	__u32 op;
@@ -374,12 +360,27 @@ struct range_ctx {
 };
 
 /*
+ * Does fd still name the file epoll saw?  Entries seeded by userspace from
+ * /proc at attach time carry no struct file pointer, only the inode.
+ */
+static __always_inline bool survived(struct file *cur, struct fdt_fd_val *v)
+{
+	struct inode *inode;
+
+	if (v->file)
+		return (__u64)cur == v->file;
+	inode = BPF_CORE_READ(cur, f_inode);
+	return BPF_CORE_READ(inode, i_ino) == v->id.ino &&
+	       BPF_CORE_READ(inode, i_sb, s_dev) == v->id.dev;
+}
+
+/*
  * bpf_for_each_map_elem() callback: close every tracked fd of one process
  * that the range covers (close_range) or that no longer names the same
  * file (exec's close-on-exec, which leaves no trace of its own).
  */
-static long close_matching(struct bpf_map *map, struct fd_key *k,
-			   struct fd_val *v, struct range_ctx *c)
+static long close_matching(struct bpf_map *map, struct fdt_fd_key *k,
+			   struct fdt_fd_val *v, struct range_ctx *c)
 {
 	struct file *cur;
 
@@ -391,8 +392,8 @@ static long close_matching(struct bpf_map *map, struct fd_key *k,
 		cur = fd_file(c->task, k->fd);
 	} else {
 		cur = fd_file(c->task, k->fd);
-		if (cur && (__u64)cur == v->file)
-			return 0;	/* survived the exec */
+		if (cur && survived(cur, v))
+			return 0;
 		cur = NULL;
 	}
 	emit_close(c->pid_tgid, k->fd, c->how, cur, v);
@@ -448,8 +449,8 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	return 0;
 }
 
-static long forget_pid(struct bpf_map *map, struct fd_key *k,
-		       struct fd_val *v, __u32 *pid)
+static long forget_pid(struct bpf_map *map, struct fdt_fd_key *k,
+		       struct fdt_fd_val *v, __u32 *pid)
 {
 	if (k->pid == *pid)
 		bpf_map_delete_elem(map, k);

@@ -113,6 +113,27 @@ struct fdt_rec_watch_seed {
 	struct fdt_file file;
 };
 
+/*
+ * Map layouts userspace also writes: tracked_fds holds every fd epoll_ctl
+ * succeeded on in a traced process, until it is closed.
+ */
+struct fdt_fd_key {
+	__u32 pid;
+	__s32 fd;
+};
+
+struct fdt_fd_val {
+	/*
+	 * The struct file when epoll last touched the fd.  A different
+	 * pointer under the same number later means the number was reused.
+	 * 0 for a watch userspace found in /proc when it attached.
+	 */
+	__u64 file;
+	struct fdt_file id;
+};
+
+_Static_assert(sizeof(struct fdt_fd_key) == 8, "fdt_fd_key layout");
+_Static_assert(sizeof(struct fdt_fd_val) == 24, "fdt_fd_val layout");
 _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
 _Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
 _Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 80, "fdt_rec_epoll_ctl layout");

@@ -207,19 +207,26 @@ void env__parse(struct env *env, int argc, char **argv)
 	 * argp's own errors come with a second "Try --help" line and its
 	 * own exit: capture them, keep the first line, exit 2 ourselves.
 	 */
+	/*
+	 * getopt names the program by argv[0] in its own messages (it
+	 * prints those itself): make that "fdtrace" whatever the path.
+	 */
+	argv[0] = "fdtrace";
 	err = argp_parse(&argp, argc, argv, ARGP_NO_EXIT | ARGP_NO_HELP, NULL, env);
 	if (err_stream)
 		fclose(err_stream);
 	if (err_text && err_len) {
-		char *msg = err_text, *nl = strchr(msg, '\n');
-		size_t n = strlen(argv[0]);
+		char *line, *save = NULL;
 
-		if (nl)
-			*nl = '\0';
-		/* argp prefixes argv[0]; say "fdtrace" whatever the path. */
-		if (!strncmp(msg, argv[0], n) && !strncmp(msg + n, ": ", 2))
-			msg += n + 2;
-		fprintf(stderr, "fdtrace: %s\n", msg);
+		for (line = strtok_r(err_text, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save)) {
+			if (!strncmp(line, "Try `", 5))
+				continue;	/* getopt already said what was wrong */
+			if (!strncmp(line, "fdtrace: ", 9))
+				line += 9;
+			fprintf(stderr, "fdtrace: %s\n", line);
+			break;
+		}
 		free(err_text);
 		exit(2);
 	}

@@ -47,6 +47,7 @@ struct session {
 	int sigfd;
 	int pidfds[ENV_MAX_PIDS];
 	__u64 lost_seen;
+	__u64 seed_untracked;	/* watches found at attach the kernel map had no room for */
 	int cmd_status;
 	bool cmd_exited;
 	bool stop;
@@ -154,6 +155,46 @@ static int run(struct session *s)
 			break;
 	}
 	return 0;
+}
+
+struct seed_ctx {
+	struct session *s;
+	struct fdt_rec_watch_seed rec;
+};
+
+static void seed_watch(void *ctx, const struct procfs_watch *w)
+{
+	struct seed_ctx *c = ctx;
+
+	c->rec.epfd = w->epfd;
+	c->rec.fd = w->fd;
+	c->rec.events = w->events;
+	c->rec.file = w->file;
+	matcher__feed(c->s->matcher, &c->rec, sizeof(c->rec));
+	if (tracer__track_fd(c->s->tracer, c->rec.hdr.pid, w->fd, &w->file))
+		c->s->seed_untracked++;
+}
+
+/*
+ * Watches that began before we attached, from /proc/PID/fdinfo of each
+ * epoll fd.  Read after attaching, so nothing between the two is missed;
+ * a DEL that races the read arrives later as a record and still matches.
+ */
+static void seed_watches(struct session *s, __u32 pid)
+{
+	struct seed_ctx c = {
+		.s = s,
+		.rec.hdr = {
+			.type = FDT_REC_WATCH_SEED,
+			.size = sizeof(c.rec),
+			.pid = pid,
+			.tid = pid,
+		},
+	};
+
+	c.rec.hdr.ts_ns = clock__mono_ns();
+	procfs__comm(pid, c.rec.hdr.comm, sizeof(c.rec.hdr.comm));
+	procfs__epoll_watches(pid, seed_watch, &c);
 }
 
 static int setup_loop(struct session *s, const sigset_t *blocked)
@@ -308,6 +349,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	for (size_t i = 0; i < s.env.nr_pids; i++)
+		seed_watches(&s, s.env.pids[i]);
+	if (s.seed_untracked)
+		output__warn(s.out, "%llu existing watches not tracked in the kernel (--max-fds too small)",
+			     (unsigned long long)s.seed_untracked);
 	start_banner(&s);
 	if (s.cmd) {
 		err = command__release(s.cmd);

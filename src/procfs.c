@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include "procfs.h"
 
 static int read_small(const char *path, char *buf, size_t len)
@@ -55,4 +58,140 @@ int procfs__comm(__u32 pid, char *buf, size_t len)
 		return n;
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
+}
+
+/*
+ * The kernel encodes dev_t as major << 20 | minor (MKDEV), which is what
+ * BPF reads from s_dev and fdinfo prints as sdev; stat() hands out the
+ * userspace encoding.
+ */
+static __u32 kernel_dev(dev_t dev)
+{
+	return (major(dev) << 20) | minor(dev);
+}
+
+static __u32 anon_ftype(const char *link)
+{
+	static const struct {
+		const char *name;
+		__u32 ftype;
+	} anon[] = {
+		{ "anon_inode:[eventfd]", FDT_FT_EVENTFD },
+		{ "anon_inode:[timerfd]", FDT_FT_TIMERFD },
+		{ "anon_inode:[signalfd]", FDT_FT_SIGNALFD },
+		{ "anon_inode:[eventpoll]", FDT_FT_EPOLL },
+	};
+
+	for (size_t i = 0; i < sizeof(anon) / sizeof(anon[0]); i++)
+		if (!strcmp(link, anon[i].name))
+			return anon[i].ftype;
+	return FDT_FT_OTHER;
+}
+
+int procfs__fd_file(__u32 pid, int fd, struct fdt_file *file)
+{
+	char path[64], link[64];
+	struct stat st;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd/%d", pid, fd);
+	if (stat(path, &st))
+		return -errno;
+	file->ino = st.st_ino;
+	file->dev = kernel_dev(st.st_dev);
+	switch (st.st_mode & S_IFMT) {
+	case S_IFSOCK:
+		file->ftype = FDT_FT_SOCKET;
+		break;
+	case S_IFIFO:
+		file->ftype = FDT_FT_PIPE;
+		break;
+	case S_IFREG:
+		file->ftype = FDT_FT_REG;
+		break;
+	case S_IFCHR:
+		file->ftype = FDT_FT_CHR;
+		break;
+	case 0:	/* anonymous inode: the link text names it */
+		n = readlink(path, link, sizeof(link) - 1);
+		link[n > 0 ? n : 0] = '\0';
+		file->ftype = anon_ftype(link);
+		break;
+	default:
+		file->ftype = FDT_FT_OTHER;
+	}
+	return 0;
+}
+
+/* Parse "tfd: N events: X data: X pos:N ino:X sdev:X" lines. */
+static int parse_fdinfo(__u32 pid, int epfd, procfs_watch_fn fn, void *ctx)
+{
+	char path[64], line[256];
+	struct procfs_watch w;
+	unsigned long long ino;
+	unsigned int events, sdev;
+	int tfd, n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/fdinfo/%d", pid, epfd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p;
+
+		if (strncmp(line, "tfd:", 4))
+			continue;
+		if (sscanf(line, "tfd: %d events: %x", &tfd, &events) != 2)
+			continue;
+		p = strstr(line, " ino:");
+		if (!p || sscanf(p, " ino:%llx sdev:%x", &ino, &sdev) != 2)
+			continue;
+		w.epfd = epfd;
+		w.fd = tfd;
+		w.events = events;
+		/*
+		 * fdinfo names the file epoll holds; the fd may name another
+		 * one by now (closed while watched): take what fd names.
+		 */
+		if (procfs__fd_file(pid, tfd, &w.file) ||
+		    w.file.ino != ino || w.file.dev != sdev)
+			continue;
+		fn(ctx, &w);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+int procfs__epoll_watches(__u32 pid, procfs_watch_fn fn, void *ctx)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	int total = 0, n;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char fdpath[320];
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+		len = readlink(fdpath, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (strcmp(link, "anon_inode:[eventpoll]"))
+			continue;
+		n = parse_fdinfo(pid, atoi(de->d_name), fn, ctx);
+		if (n > 0)
+			total += n;
+	}
+	closedir(d);
+	return total;
 }

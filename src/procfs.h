@@ -11,4 +11,29 @@ int procfs__check_pid(__u32 pid);
 /* The process name, as in /proc/PID/comm, without the newline. */
 int procfs__comm(__u32 pid, char *buf, size_t len);
 
+
+
+#include "fdtrace.h"
+
+/*
+ * Identity of the file behind fd in process pid (inode, dev in the
+ * kernel's encoding, FDT_FT_* type), as /proc shows it.  -ENOENT when the
+ * fd is not open.
+ */
+int procfs__fd_file(__u32 pid, int fd, struct fdt_file *file);
+
+/* One epoll watch found in /proc/PID/fdinfo/EPFD. */
+struct procfs_watch {
+	int epfd;
+	int fd;
+	__u32 events;
+	struct fdt_file file;
+};
+typedef void (*procfs_watch_fn)(void *ctx, const struct procfs_watch *w);
+
+/*
+ * Call fn for every watch in every epoll instance process pid holds.
+ * Returns the number of watches found or a negative errno.
+ */
+int procfs__epoll_watches(__u32 pid, procfs_watch_fn fn, void *ctx);
 #endif /* __FDTRACE_PROCFS_H */

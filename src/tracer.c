@@ -138,6 +138,17 @@ int tracer__trace_pid(struct tracer *t, __u32 pid)
 	return 0;
 }
 
+int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file *file)
+{
+	struct fdt_fd_key k = { .pid = pid, .fd = fd };
+	struct fdt_fd_val v = { .file = 0, .id = *file };
+
+	if (bpf_map__update_elem(t->skel->maps.tracked_fds, &k, sizeof(k), &v,
+				 sizeof(v), BPF_NOEXIST) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 void tracer__untrace_pid(struct tracer *t, __u32 pid)
 {
 	bpf_map__delete_elem(t->skel->maps.traced_pids, &pid, sizeof(pid), 0);

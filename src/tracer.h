@@ -39,6 +39,11 @@ int tracer__trace_pid(struct tracer *t, __u32 pid);
 void tracer__untrace_pid(struct tracer *t, __u32 pid);
 /* True while at least one process is traced. */
 bool tracer__any_traced(struct tracer *t);
+/*
+ * Track fd of process pid from now on as if epoll_ctl had touched it: a
+ * watch that began before we attached.  Leaves an existing entry alone.
+ */
+int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file *file);
 /* Attach every program; mounts tracefs if it is missing. */
 int tracer__attach(struct tracer *t, char *errbuf, size_t errlen);
 /* An fd that becomes readable when the ring buffer wants draining. */
