@@ -25,7 +25,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 
 /* Set by the loader before load. */
-const volatile __u32 targ_follow = 0;	/* trace children of traced processes */
 /*
  * Wake the consumer only once this much data waits: a wakeup per record
  * costs an IPI and a context switch per close().  The loader also polls
@@ -68,8 +67,12 @@ static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
 
+	/*
+	 * Per-CPU, but a preempted program can share its CPU's slot with
+	 * another one: keep the count exact (hits = delivered + lost).
+	 */
 	if (v)
-		(*v)++;	/* per-CPU slot: no atomic needed */
+		__sync_fetch_and_add(v, 1);
 }
 
 static __always_inline bool is_traced(__u32 tgid)
@@ -488,7 +491,7 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 }
 
 /*
- * tp_btf rather than the classic tracepoint: it hands us the child's
+ * Loaded only with --follow.  tp_btf rather than the classic tracepoint: it hands us the child's
  * task_struct, and only tgid tells a new process from a new thread.
  */
 SEC("tp_btf/sched_process_fork")
@@ -498,7 +501,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ptgid = pid_tgid >> 32, ctgid, one = 1;
 	struct fdt_rec_proc *r;
 
-	if (!targ_follow || !is_traced(ptgid))
+	if (!is_traced(ptgid))
 		return 0;
 	ctgid = child->tgid;
 	if (ctgid == ptgid)

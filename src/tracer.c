@@ -94,7 +94,8 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 		errmsg(errbuf, errlen, "failed to open BPF object: %s", strerror(-err));
 		goto err_out;
 	}
-	t->skel->rodata->targ_follow = opts->follow;
+	/* Every fork on the machine would run it: only load it when asked. */
+	bpf_program__set_autoload(t->skel->progs.handle_fork, opts->follow);
 	bpf_map__set_max_entries(t->skel->maps.events,
 				 opts->ringbuf_bytes ?: DEFAULT_RINGBUF_BYTES);
 	bpf_map__set_max_entries(t->skel->maps.tracked_fds,
@@ -195,6 +196,8 @@ int tracer__attach(struct tracer *t, char *errbuf, size_t errlen)
 	 * skeleton owns the links and destroys them in tracer__free().
 	 */
 	bpf_object__for_each_program(prog, t->skel->obj) {
+		if (!bpf_program__autoload(prog))
+			continue;
 		link = bpf_program__attach(prog);
 		if (!link) {
 			err = -errno;
