@@ -1,0 +1,1062 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The matching engine.  State lives per process (tgid: all threads share
+ * one fd table) and, inside it, per fd, in a small open-addressing table
+ * owned by the process: an exiting process frees its fds in one sweep
+ * without touching anyone else's, and a closed fd leaves no trace.
+ *
+ * Fds whose watch ended and that are not yet reported sit in one binary
+ * min-heap keyed by the time the watch ended.  Every heap node knows its
+ * fd's slot and every fd knows its heap node, so a re-watch or close takes
+ * its fd out in O(log n) and tick() looks only at the fds that are due.
+ * Records from different CPUs may arrive slightly out of time order; the
+ * heap does not care, so neither does the engine.
+ *
+ * Memory follows what is live: a closed fd is removed at once, fd tables
+ * shrink when they empty out, an exited process is dropped whole.  Slots
+ * are reused, so the steady state allocates nothing per record.
+ *
+ * Contract details the header leaves open:
+ *  - matcher__feed() also returns -ENOMEM when state could not be grown;
+ *    the record is then only partly applied.
+ *  - matcher__finish() does not tick: the caller ticks at now_ns first if
+ *    fds that are due should be reported before the summaries.
+ *  - CLOSE and EXIT records never create a process (see on_close()).
+ *  - The report callback must not call back into the matcher.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "matcher.h"
+
+#define NONE		((__u32)-1)
+#define EP_INLINE	4	/* epoll instances per fd held without allocating */
+#define FDTAB_MIN_BITS	3
+#define PIDTAB_MIN_BITS	4
+#define PROCS_MIN	16
+#define HEAP_MIN	64
+
+enum fd_state {
+	FD_EMPTY = 0,	/* free slot: a calloc'd table is all empty */
+	FD_WATCHED,	/* on at least one epoll instance */
+	FD_ENDED,	/* last watch removed; in the heap, waiting for grace */
+	FD_LEAKED,	/* reported as a leak, still open */
+};
+
+struct fd_ent {
+	__s32 fd;
+	__u8 state;		/* enum fd_state */
+	__u8 ep_lost;		/* watches we could not record (ENOMEM) */
+	__u16 nr_ep;		/* epoll instances in the set */
+	__u32 heap_idx;		/* NONE unless FD_ENDED */
+	__s32 epfd;		/* instance of the most recent watch */
+	__s32 ep[EP_INLINE];
+	__s32 *ep_ext;		/* set members past EP_INLINE */
+	__u64 del_ts;
+	struct fdt_file file;
+};
+
+struct proc {
+	__u32 pid;
+	__u32 next_free;	/* free list link while the slot is unused */
+	__u64 first_ts;
+	char comm[FDT_COMM_LEN];
+	struct proc_stats st;
+	struct fd_ent *tab;	/* NULL until the first fd is tracked */
+	__u32 nr;
+	__u8 bits;		/* table has 1 << bits slots */
+};
+
+struct heap_node {
+	__u64 del_ts;
+	__u32 proc;
+	__u32 slot;
+};
+
+struct pid_slot {
+	__u32 pid;
+	__u32 idx;		/* NONE: empty */
+};
+
+struct matcher {
+	struct matcher_opts opts;
+
+	struct proc *procs;
+	__u32 procs_cap;
+	__u32 procs_used;	/* high-water mark of slots handed out */
+	__u32 free_proc;
+	__u32 nr_procs;
+
+	struct pid_slot *pids;
+	__u8 pid_bits;
+
+	/*
+	 * Records come in bursts from one process; remembering the last one
+	 * saves a probe of the pid table on nearly every record.
+	 */
+	__u32 last_pid;
+	__u32 last_idx;
+
+	struct heap_node *heap;
+	__u32 heap_nr;
+	__u32 heap_cap;
+
+	struct totals tot;
+	__u64 bad_records;	/* nothing in the API shows it yet */
+};
+
+/* Fibonacci hashing: fds and pids are small dense integers. */
+static inline __u32 hash32(__u32 key, __u8 bits)
+{
+	return (key * 0x9E3779B9u) >> (32 - bits);
+}
+
+static inline bool file_known(const struct fdt_file *f)
+{
+	return f->ftype != FDT_FT_UNKNOWN && f->ino != 0;
+}
+
+/*
+ * Anonymous-inode files (eventfd, timerfd, epoll, ...) share one inode,
+ * so a match proves little; a mismatch, though, proves the fd number now
+ * names another file.
+ */
+static inline bool file_differs(const struct fdt_file *a, const struct fdt_file *b)
+{
+	if (!file_known(a) || !file_known(b))
+		return false;
+	return a->ino != b->ino || a->dev != b->dev || a->ftype != b->ftype;
+}
+
+static void emit(struct matcher *m, const struct report *r)
+{
+	if (m->opts.report)
+		m->opts.report(m->opts.ctx, r);
+}
+
+/* ---- heap of ended watches, ordered by del_ts ---- */
+
+static inline struct fd_ent *node_ent(struct matcher *m, const struct heap_node *n)
+{
+	return &m->procs[n->proc].tab[n->slot];
+}
+
+static bool node_before(struct matcher *m, const struct heap_node *a,
+			const struct heap_node *b)
+{
+	__u32 pa, pb;
+
+	if (a->del_ts != b->del_ts)
+		return a->del_ts < b->del_ts;
+	/* ties in (pid, fd) order, so reports do not depend on heap history */
+	pa = m->procs[a->proc].pid;
+	pb = m->procs[b->proc].pid;
+	if (pa != pb)
+		return pa < pb;
+	return node_ent(m, a)->fd < node_ent(m, b)->fd;
+}
+
+static inline void heap_put(struct matcher *m, __u32 i, const struct heap_node *n)
+{
+	m->heap[i] = *n;
+	node_ent(m, n)->heap_idx = i;
+}
+
+static void heap_sift_up(struct matcher *m, __u32 i)
+{
+	struct heap_node n = m->heap[i];
+
+	while (i > 0) {
+		__u32 parent = (i - 1) / 2;
+
+		if (!node_before(m, &n, &m->heap[parent]))
+			break;
+		heap_put(m, i, &m->heap[parent]);
+		i = parent;
+	}
+	heap_put(m, i, &n);
+}
+
+static void heap_sift_down(struct matcher *m, __u32 i)
+{
+	struct heap_node n = m->heap[i];
+
+	for (;;) {
+		__u32 c = 2 * i + 1;
+
+		if (c >= m->heap_nr)
+			break;
+		if (c + 1 < m->heap_nr && node_before(m, &m->heap[c + 1], &m->heap[c]))
+			c++;
+		if (!node_before(m, &m->heap[c], &n))
+			break;
+		heap_put(m, i, &m->heap[c]);
+		i = c;
+	}
+	heap_put(m, i, &n);
+}
+
+static int heap_push(struct matcher *m, __u32 proc, __u32 slot, __u64 del_ts)
+{
+	struct heap_node n = { .del_ts = del_ts, .proc = proc, .slot = slot };
+
+	if (m->heap_nr == m->heap_cap) {
+		__u32 cap = m->heap_cap ? m->heap_cap * 2 : HEAP_MIN;
+		struct heap_node *h = realloc(m->heap, (size_t)cap * sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		m->heap = h;
+		m->heap_cap = cap;
+	}
+	m->heap[m->heap_nr] = n;
+	heap_sift_up(m, m->heap_nr++);
+	return 0;
+}
+
+static void heap_remove(struct matcher *m, __u32 i)
+{
+	struct heap_node last;
+
+	node_ent(m, &m->heap[i])->heap_idx = NONE;
+	last = m->heap[--m->heap_nr];
+	if (i == m->heap_nr)
+		return;
+	heap_put(m, i, &last);
+	if (i > 0 && node_before(m, &last, &m->heap[(i - 1) / 2]))
+		heap_sift_up(m, i);
+	else
+		heap_sift_down(m, i);
+}
+
+/* ---- per-process fd table ---- */
+
+static __u32 fd_find(const struct proc *p, __s32 fd)
+{
+	__u32 mask, i;
+
+	if (!p->tab)
+		return NONE;
+	mask = (1u << p->bits) - 1;
+	for (i = hash32(fd, p->bits);; i = (i + 1) & mask) {
+		const struct fd_ent *e = &p->tab[i];
+
+		if (e->state == FD_EMPTY)
+			return NONE;
+		if (e->fd == fd)
+			return i;
+	}
+}
+
+static int fd_resize(struct matcher *m, __u32 pidx, __u8 bits)
+{
+	struct proc *p = &m->procs[pidx];
+	__u32 cap = 1u << bits, mask = cap - 1, old_cap, i;
+	struct fd_ent *tab = calloc(cap, sizeof(*tab));
+
+	if (!tab)
+		return -ENOMEM;
+	old_cap = p->tab ? 1u << p->bits : 0;
+	for (i = 0; i < old_cap; i++) {
+		const struct fd_ent *e = &p->tab[i];
+		__u32 j;
+
+		if (e->state == FD_EMPTY)
+			continue;
+		for (j = hash32(e->fd, bits); tab[j].state != FD_EMPTY; j = (j + 1) & mask)
+			;
+		tab[j] = *e;
+		if (e->heap_idx != NONE)
+			m->heap[e->heap_idx].slot = j;
+	}
+	free(p->tab);
+	p->tab = tab;
+	p->bits = bits;
+	return 0;
+}
+
+/* fd must not be in the table; returns its slot or NONE on ENOMEM */
+static __u32 fd_insert(struct matcher *m, __u32 pidx, __s32 fd)
+{
+	struct proc *p = &m->procs[pidx];
+	struct fd_ent *e;
+	__u32 mask, i;
+
+	if (!p->tab) {
+		if (fd_resize(m, pidx, FDTAB_MIN_BITS))
+			return NONE;
+	} else if ((p->nr + 1) * 4 > (3u << p->bits)) {
+		if (fd_resize(m, pidx, p->bits + 1))
+			return NONE;
+	}
+	mask = (1u << p->bits) - 1;
+	for (i = hash32(fd, p->bits); p->tab[i].state != FD_EMPTY; i = (i + 1) & mask)
+		;
+	e = &p->tab[i];
+	memset(e, 0, sizeof(*e));
+	e->fd = fd;
+	e->heap_idx = NONE;
+	e->state = FD_WATCHED;
+	p->nr++;
+	return i;
+}
+
+/* Slots of other fds of this process may move: do not hold them across. */
+static void fd_remove(struct matcher *m, __u32 pidx, __u32 i)
+{
+	struct proc *p = &m->procs[pidx];
+	__u32 mask = (1u << p->bits) - 1, j = i;
+	struct fd_ent *tab = p->tab;
+
+	if (tab[i].heap_idx != NONE)
+		heap_remove(m, tab[i].heap_idx);
+	free(tab[i].ep_ext);
+
+	/* backward-shift deletion: no tombstones, probes stay short */
+	for (;;) {
+		__u32 k;
+
+		j = (j + 1) & mask;
+		if (tab[j].state == FD_EMPTY)
+			break;
+		k = hash32(tab[j].fd, p->bits);
+		/* tab[j] may fill the hole at i unless its home lies in (i, j] */
+		if (i <= j ? (k > i && k <= j) : (k > i || k <= j))
+			continue;
+		tab[i] = tab[j];
+		if (tab[i].heap_idx != NONE)
+			m->heap[tab[i].heap_idx].slot = i;
+		i = j;
+	}
+	memset(&tab[i], 0, sizeof(tab[i]));
+	p->nr--;
+
+	/*
+	 * Shrink only below 1/8 full (grow is at 3/4), so an fd opened and
+	 * closed over and over never makes the table allocate.
+	 */
+	if (p->bits > FDTAB_MIN_BITS && p->nr * 8 < (1u << p->bits))
+		fd_resize(m, pidx, p->bits - 1);
+}
+
+/* ---- the set of epoll instances watching one fd ---- */
+
+static inline __s32 *ep_at(struct fd_ent *e, unsigned int i)
+{
+	return i < EP_INLINE ? &e->ep[i] : &e->ep_ext[i - EP_INLINE];
+}
+
+static void ep_add(struct fd_ent *e, __s32 epfd)
+{
+	unsigned int i;
+
+	for (i = 0; i < e->nr_ep; i++)
+		if (*ep_at(e, i) == epfd)
+			return;
+	if (e->nr_ep >= EP_INLINE) {
+		size_t n = e->nr_ep - EP_INLINE + 1;
+		__s32 *ext = e->nr_ep < UINT16_MAX ?
+			     realloc(e->ep_ext, n * sizeof(*ext)) : NULL;
+
+		if (!ext) {
+			/* still watched: a DEL we cannot place will use this up */
+			if (e->ep_lost < UINT8_MAX)
+				e->ep_lost++;
+			return;
+		}
+		e->ep_ext = ext;
+	}
+	*ep_at(e, e->nr_ep++) = epfd;
+}
+
+/* true when no epoll instance watches the fd any more */
+static bool ep_del(struct fd_ent *e, __s32 epfd)
+{
+	unsigned int i;
+
+	for (i = 0; i < e->nr_ep; i++) {
+		if (*ep_at(e, i) == epfd) {
+			*ep_at(e, i) = *ep_at(e, e->nr_ep - 1);
+			e->nr_ep--;
+			goto out;
+		}
+	}
+	/*
+	 * Not ours: either a watch we could not record, or one added before
+	 * we attached, which says nothing about the watches we do know.
+	 */
+	if (e->ep_lost)
+		e->ep_lost--;
+out:
+	return e->nr_ep == 0 && e->ep_lost == 0;
+}
+
+/* ---- processes ---- */
+
+static __u32 proc_find(struct matcher *m, __u32 pid)
+{
+	__u32 mask, i;
+
+	if (m->last_idx != NONE && m->last_pid == pid)
+		return m->last_idx;
+	if (!m->pids)
+		return NONE;
+	mask = (1u << m->pid_bits) - 1;
+	for (i = hash32(pid, m->pid_bits);; i = (i + 1) & mask) {
+		if (m->pids[i].idx == NONE)
+			return NONE;
+		if (m->pids[i].pid == pid) {
+			m->last_pid = pid;
+			m->last_idx = m->pids[i].idx;
+			return m->pids[i].idx;
+		}
+	}
+}
+
+static void pid_place(struct pid_slot *tab, __u8 bits, __u32 pid, __u32 idx)
+{
+	__u32 mask = (1u << bits) - 1, i;
+
+	for (i = hash32(pid, bits); tab[i].idx != NONE; i = (i + 1) & mask)
+		;
+	tab[i].pid = pid;
+	tab[i].idx = idx;
+}
+
+static int pid_resize(struct matcher *m, __u8 bits)
+{
+	__u32 cap = 1u << bits, i;
+	struct pid_slot *tab = malloc((size_t)cap * sizeof(*tab));
+
+	if (!tab)
+		return -ENOMEM;
+	for (i = 0; i < cap; i++)
+		tab[i].idx = NONE;
+	if (m->pids) {
+		for (i = 0; i < (1u << m->pid_bits); i++)
+			if (m->pids[i].idx != NONE)
+				pid_place(tab, bits, m->pids[i].pid, m->pids[i].idx);
+	}
+	free(m->pids);
+	m->pids = tab;
+	m->pid_bits = bits;
+	return 0;
+}
+
+static void pid_remove(struct matcher *m, __u32 pid)
+{
+	__u32 mask = (1u << m->pid_bits) - 1, i, j;
+	struct pid_slot *tab = m->pids;
+
+	for (i = hash32(pid, m->pid_bits); tab[i].pid != pid || tab[i].idx == NONE;
+	     i = (i + 1) & mask)
+		if (tab[i].idx == NONE)
+			return;
+	for (j = i;;) {
+		__u32 k;
+
+		j = (j + 1) & mask;
+		if (tab[j].idx == NONE)
+			break;
+		k = hash32(tab[j].pid, m->pid_bits);
+		if (i <= j ? (k > i && k <= j) : (k > i || k <= j))
+			continue;
+		tab[i] = tab[j];
+		i = j;
+	}
+	tab[i].idx = NONE;
+}
+
+static void set_comm(struct proc *p, const char *comm)
+{
+	memcpy(p->comm, comm, FDT_COMM_LEN);
+	/* reports print it with %s: never trust the record to terminate it */
+	p->comm[FDT_COMM_LEN - 1] = '\0';
+}
+
+static __u32 proc_create(struct matcher *m, __u32 pid, __u64 ts, const char *comm)
+{
+	struct proc *p;
+	__u32 idx;
+
+	if (!m->pids) {
+		if (pid_resize(m, PIDTAB_MIN_BITS))
+			return NONE;
+	} else if ((m->nr_procs + 1) * 2 > (1u << m->pid_bits)) {
+		if (pid_resize(m, m->pid_bits + 1))
+			return NONE;
+	}
+	if (m->free_proc != NONE) {
+		idx = m->free_proc;
+		m->free_proc = m->procs[idx].next_free;
+	} else {
+		if (m->procs_used == m->procs_cap) {
+			__u32 cap = m->procs_cap ? m->procs_cap * 2 : PROCS_MIN;
+			struct proc *procs = realloc(m->procs, (size_t)cap * sizeof(*procs));
+
+			if (!procs)
+				return NONE;
+			m->procs = procs;
+			m->procs_cap = cap;
+		}
+		idx = m->procs_used++;
+	}
+	p = &m->procs[idx];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->next_free = NONE;
+	p->first_ts = ts;
+	set_comm(p, comm);
+	pid_place(m->pids, m->pid_bits, pid, idx);
+	m->nr_procs++;
+	m->tot.processes++;
+	m->last_pid = pid;
+	m->last_idx = idx;
+	return idx;
+}
+
+/* find or create the record's process and take its comm */
+static __u32 proc_get(struct matcher *m, const struct fdt_rec_hdr *h)
+{
+	__u32 idx = proc_find(m, h->pid);
+
+	if (idx == NONE)
+		return proc_create(m, h->pid, h->ts_ns, h->comm);
+	set_comm(&m->procs[idx], h->comm);
+	return idx;
+}
+
+/* Forget everything about a process; open leaks stay counted in totals. */
+static void proc_release(struct matcher *m, __u32 idx)
+{
+	struct proc *p = &m->procs[idx];
+	__u32 i, cap = p->tab ? 1u << p->bits : 0;
+
+	for (i = 0; i < cap; i++) {
+		struct fd_ent *e = &p->tab[i];
+
+		if (e->state == FD_EMPTY)
+			continue;
+		if (e->heap_idx != NONE)
+			heap_remove(m, e->heap_idx);
+		free(e->ep_ext);
+	}
+	free(p->tab);
+	p->tab = NULL;
+	p->next_free = m->free_proc;
+	m->free_proc = idx;
+	m->nr_procs--;
+	if (m->last_idx == idx)
+		m->last_idx = NONE;
+}
+
+static void proc_drop(struct matcher *m, __u32 idx)
+{
+	pid_remove(m, m->procs[idx].pid);
+	proc_release(m, idx);
+}
+
+static void emit_summary(struct matcher *m, __u32 idx, __u64 ts)
+{
+	const struct proc *p = &m->procs[idx];
+	struct report r = {
+		.kind = REPORT_SUMMARY,
+		.pid = p->pid,
+		.fd = -1,
+		.epfd = -1,
+		.ts_ns = ts,
+		.stats = &p->st,
+	};
+
+	memcpy(r.comm, p->comm, FDT_COMM_LEN);
+	emit(m, &r);
+}
+
+/* ---- state transitions ---- */
+
+static void fill_report(struct report *r, enum report_kind kind,
+			const struct proc *p, const struct fd_ent *e, __u64 ts)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->pid = p->pid;
+	memcpy(r->comm, p->comm, FDT_COMM_LEN);
+	r->fd = e->fd;
+	r->epfd = e->epfd;
+	r->file = e->file;
+	r->ts_ns = ts;
+	r->del_ts_ns = e->del_ts;
+	r->unwatched_ns = ts > e->del_ts ? ts - e->del_ts : 0;
+}
+
+static void resolve_leak(struct matcher *m, __u32 pidx, struct fd_ent *e,
+			 __u64 ts, enum resolve_how how)
+{
+	struct proc *p = &m->procs[pidx];
+	struct report r;
+
+	fill_report(&r, REPORT_LEAK_RESOLVED, p, e, ts);
+	r.how = how;
+	p->st.open_leaks--;
+	m->tot.open_leaks--;
+	emit(m, &r);
+}
+
+/* the fd stopped existing, by a close we saw or one we infer */
+static void account_close(struct matcher *m, __u32 pidx, struct fd_ent *e,
+			  __u64 ts, enum resolve_how how)
+{
+	struct proc_stats *st = &m->procs[pidx].st;
+
+	switch (e->state) {
+	case FD_ENDED:
+		st->closed++;
+		break;
+	case FD_LEAKED:
+		st->closed++;
+		st->closed_late++;
+		resolve_leak(m, pidx, e, ts, how);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * The fd number now names another file than the one we track, so the old
+ * file went away through a path we did not see (lost record, close before
+ * we attached).  Close the old state rather than blame the new file.
+ */
+static void forget_stale(struct matcher *m, __u32 pidx, __u32 slot, __u64 ts)
+{
+	m->procs[pidx].st.corrected++;
+	account_close(m, pidx, &m->procs[pidx].tab[slot], ts, RESOLVE_CLOSED);
+	fd_remove(m, pidx, slot);
+}
+
+/* slot of (pidx, fd) for a record naming file; stale state is dropped */
+static __u32 fd_lookup(struct matcher *m, __u32 pidx, __s32 fd,
+		       const struct fdt_file *file, __u64 ts)
+{
+	struct proc *p = &m->procs[pidx];
+	__u32 slot = fd_find(p, fd);
+
+	if (slot == NONE)
+		return NONE;
+	if (file_differs(&p->tab[slot].file, file)) {
+		forget_stale(m, pidx, slot, ts);
+		return NONE;
+	}
+	if (!file_known(&p->tab[slot].file) && file_known(file))
+		p->tab[slot].file = *file;
+	return slot;
+}
+
+static int watch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
+		 const struct fdt_file *file, __u64 ts, bool seed)
+{
+	__u32 slot = fd_lookup(m, pidx, fd, file, ts);
+	struct proc *p;
+	struct fd_ent *e;
+
+	if (slot == NONE) {
+		slot = fd_insert(m, pidx, fd);
+		if (slot == NONE)
+			return -ENOMEM;
+		e = &m->procs[pidx].tab[slot];
+		e->file = *file;
+		e->epfd = epfd;
+		ep_add(e, epfd);
+		return 0;
+	}
+	p = &m->procs[pidx];
+	e = &p->tab[slot];
+	switch (e->state) {
+	case FD_ENDED:
+		heap_remove(m, e->heap_idx);
+		if (!seed)
+			p->st.rewatched++;
+		break;
+	case FD_LEAKED:
+		resolve_leak(m, pidx, e, ts, RESOLVE_REWATCHED);
+		if (!seed)
+			p->st.rewatched++;
+		break;
+	default:
+		break;
+	}
+	e->state = FD_WATCHED;
+	e->epfd = epfd;
+	ep_add(e, epfd);
+	return 0;
+}
+
+static int unwatch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
+		   const struct fdt_file *file, __u64 ts)
+{
+	__u32 slot = fd_lookup(m, pidx, fd, file, ts);
+	struct proc *p;
+	struct fd_ent *e;
+	int err;
+
+	if (slot == NONE) {
+		/* attached mid-flight: the ADD happened before we looked */
+		slot = fd_insert(m, pidx, fd);
+		if (slot == NONE)
+			return -ENOMEM;
+		e = &m->procs[pidx].tab[slot];
+		e->file = *file;
+	} else {
+		e = &m->procs[pidx].tab[slot];
+		if (e->state != FD_WATCHED) {
+			/* a successful DEL proves an ADD we did not see */
+			err = watch(m, pidx, fd, epfd, file, ts, false);
+			if (err)
+				return err;
+		}
+		if (!ep_del(e, epfd))
+			return 0;
+	}
+	p = &m->procs[pidx];
+	e->state = FD_ENDED;
+	e->epfd = epfd;
+	e->del_ts = ts;
+	p->st.watches_ended++;
+	m->tot.watches_ended++;
+	return heap_push(m, pidx, slot, ts);
+}
+
+static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r)
+{
+	struct report rep;
+	__u32 pidx = proc_get(m, &r->hdr);
+	struct proc *p;
+
+	if (pidx == NONE)
+		return -ENOMEM;
+	p = &m->procs[pidx];
+	if (r->ret != 0) {
+		if (r->op != FDT_EPOLL_CTL_DEL)
+			return 0;
+		if (r->ret == -ENOENT) {
+			p->st.del_enoent++;
+		} else if (r->ret == -EBADF) {
+			p->st.deregister_failed++;
+			memset(&rep, 0, sizeof(rep));
+			rep.kind = REPORT_DEREGISTER_FAILED;
+			rep.pid = p->pid;
+			memcpy(rep.comm, p->comm, FDT_COMM_LEN);
+			rep.fd = r->fd;
+			rep.epfd = r->epfd;
+			rep.file = r->file;
+			rep.ts_ns = r->hdr.ts_ns;
+			emit(m, &rep);
+		}
+		return 0;
+	}
+	if (r->fd < 0)
+		return 0;
+	switch (r->op) {
+	case FDT_EPOLL_CTL_ADD:
+	case FDT_EPOLL_CTL_MOD:
+		/* a MOD that succeeds on a fd we think unwatched shows a missed ADD */
+		return watch(m, pidx, r->fd, r->epfd, &r->file, r->hdr.ts_ns, false);
+	case FDT_EPOLL_CTL_DEL:
+		return unwatch(m, pidx, r->fd, r->epfd, &r->file, r->hdr.ts_ns);
+	default:
+		return 0;
+	}
+}
+
+static enum resolve_how close_how(__u32 how)
+{
+	switch (how) {
+	case FDT_CLOSE_EXEC:
+		return RESOLVE_EXEC;
+	case FDT_CLOSE_EXIT:
+		return RESOLVE_EXIT;
+	default:
+		return RESOLVE_CLOSED;
+	}
+}
+
+static int on_close(struct matcher *m, const struct fdt_rec_close *r)
+{
+	__u32 pidx = proc_find(m, r->hdr.pid), slot;
+	struct proc *p;
+	struct fd_ent *e;
+	struct report rep;
+
+	/*
+	 * Never create a process here: do_exit() fires sched_process_exit
+	 * before exit_files(), so an exiting process's closes follow its
+	 * EXIT record and would bring it back forever.  A close of an fd
+	 * we never tracked carries nothing to match anyway.
+	 */
+	if (pidx == NONE)
+		return 0;
+	p = &m->procs[pidx];
+	set_comm(p, r->hdr.comm);
+	slot = fd_find(p, r->fd);
+	if (slot == NONE)
+		return 0;
+	e = &p->tab[slot];
+	if (file_differs(&e->file, &r->file)) {
+		forget_stale(m, pidx, slot, r->hdr.ts_ns);
+		return 0;
+	}
+	if (e->state == FD_WATCHED) {
+		if (r->flags & FDT_CLOSEF_STILL_WATCHED) {
+			p->st.closed_while_watched++;
+			fill_report(&rep, REPORT_CLOSED_WHILE_WATCHED, p, e, r->hdr.ts_ns);
+			rep.del_ts_ns = 0;
+			rep.unwatched_ns = 0;
+			if (!file_known(&e->file))
+				rep.file = r->file;
+			emit(m, &rep);
+		}
+	} else {
+		account_close(m, pidx, e, r->hdr.ts_ns, close_how(r->how));
+	}
+	fd_remove(m, pidx, slot);
+	return 0;
+}
+
+static int on_proc_exit(struct matcher *m, const struct fdt_rec_proc *r)
+{
+	__u32 pidx = proc_find(m, r->hdr.pid), i, cap;
+	struct proc *p;
+
+	if (pidx == NONE)
+		return 0;
+	p = &m->procs[pidx];
+	set_comm(p, r->hdr.comm);
+	cap = p->tab ? 1u << p->bits : 0;
+	for (i = 0; i < cap; i++) {
+		struct fd_ent *e = &p->tab[i];
+
+		if (e->state == FD_ENDED || e->state == FD_LEAKED)
+			account_close(m, pidx, e, r->hdr.ts_ns, RESOLVE_EXIT);
+	}
+	emit_summary(m, pidx, r->hdr.ts_ns);
+	proc_drop(m, pidx);
+	return 0;
+}
+
+static int on_fork(struct matcher *m, const struct fdt_rec_proc *r)
+{
+	__u32 pidx = proc_get(m, &r->hdr), cidx;
+
+	if (pidx == NONE)
+		return -ENOMEM;
+	if (r->child_pid == 0 || r->child_pid == r->hdr.pid)
+		return 0;
+	cidx = proc_find(m, r->child_pid);
+	if (cidx != NONE) {
+		/*
+		 * Records the child made after the fork may overtake the fork
+		 * record across CPUs; anything older is a previous owner of
+		 * the pid whose exit we lost.
+		 */
+		if (m->procs[cidx].first_ts >= r->hdr.ts_ns)
+			return 0;
+		emit_summary(m, cidx, r->hdr.ts_ns);
+		proc_drop(m, cidx);
+	}
+	cidx = proc_create(m, r->child_pid, r->hdr.ts_ns, r->hdr.comm);
+	return cidx == NONE ? -ENOMEM : 0;
+}
+
+static int on_watch_seed(struct matcher *m, const struct fdt_rec_watch_seed *r)
+{
+	__u32 pidx = proc_get(m, &r->hdr);
+
+	if (pidx == NONE)
+		return -ENOMEM;
+	if (r->fd < 0)
+		return 0;
+	return watch(m, pidx, r->fd, r->epfd, &r->file, r->hdr.ts_ns, true);
+}
+
+/* ---- API ---- */
+
+struct matcher *matcher__new(const struct matcher_opts *opts)
+{
+	struct matcher *m;
+
+	if (!opts) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	m->opts = *opts;
+	m->free_proc = NONE;
+	m->last_idx = NONE;
+	return m;
+}
+
+int matcher__feed(struct matcher *m, const void *data, size_t size)
+{
+	/* copied out: recordings and fixtures need not be aligned */
+	union {
+		struct fdt_rec_hdr hdr;
+		struct fdt_rec_epoll_ctl ctl;
+		struct fdt_rec_close close;
+		struct fdt_rec_proc proc;
+		struct fdt_rec_watch_seed seed;
+	} r;
+	size_t need;
+
+	if (!m)
+		return -EINVAL;
+	if (!data || size < sizeof(r.hdr))
+		goto bad;
+	memcpy(&r.hdr, data, sizeof(r.hdr));
+	switch (r.hdr.type) {
+	case FDT_REC_EPOLL_CTL:
+		need = sizeof(r.ctl);
+		break;
+	case FDT_REC_CLOSE:
+		need = sizeof(r.close);
+		break;
+	case FDT_REC_EXEC:
+	case FDT_REC_EXIT:
+	case FDT_REC_FORK:
+		need = sizeof(r.proc);
+		break;
+	case FDT_REC_WATCH_SEED:
+		need = sizeof(r.seed);
+		break;
+	default:
+		goto bad;
+	}
+	/* longer is fine: a later ABI may append fields */
+	if (size < need)
+		goto bad;
+	memcpy(&r, data, need);
+
+	switch (r.hdr.type) {
+	case FDT_REC_EPOLL_CTL:
+		return on_epoll_ctl(m, &r.ctl);
+	case FDT_REC_CLOSE:
+		return on_close(m, &r.close);
+	case FDT_REC_EXEC:
+		return proc_get(m, &r.hdr) == NONE ? -ENOMEM : 0;
+	case FDT_REC_EXIT:
+		return on_proc_exit(m, &r.proc);
+	case FDT_REC_FORK:
+		return on_fork(m, &r.proc);
+	default:
+		return on_watch_seed(m, &r.seed);
+	}
+bad:
+	m->bad_records++;
+	return -EINVAL;
+}
+
+void matcher__tick(struct matcher *m, __u64 now_ns)
+{
+	__u64 grace = m->opts.grace_ns;
+
+	while (m->heap_nr) {
+		struct heap_node n = m->heap[0];
+		struct proc *p;
+		struct fd_ent *e;
+		struct report r;
+
+		if (now_ns <= n.del_ts || now_ns - n.del_ts <= grace)
+			break;
+		heap_remove(m, 0);
+		p = &m->procs[n.proc];
+		e = &p->tab[n.slot];
+		e->state = FD_LEAKED;
+		p->st.leaks++;
+		p->st.open_leaks++;
+		m->tot.leaks++;
+		m->tot.open_leaks++;
+		fill_report(&r, REPORT_LEAK, p, e, now_ns);
+		emit(m, &r);
+	}
+}
+
+void matcher__drop_pid(struct matcher *m, __u32 pid, __u64 now_ns)
+{
+	__u32 idx = proc_find(m, pid);
+
+	if (idx == NONE)
+		return;
+	emit_summary(m, idx, now_ns);
+	proc_drop(m, idx);
+}
+
+void matcher__set_lost(struct matcher *m, __u64 lost)
+{
+	m->tot.lost_events = lost;
+}
+
+static int pid_slot_cmp(const void *a, const void *b)
+{
+	__u32 pa = ((const struct pid_slot *)a)->pid;
+	__u32 pb = ((const struct pid_slot *)b)->pid;
+
+	return pa < pb ? -1 : pa > pb;
+}
+
+void matcher__finish(struct matcher *m, __u64 now_ns)
+{
+	struct report r = {
+		.kind = REPORT_TOTALS,
+		.fd = -1,
+		.epfd = -1,
+		.ts_ns = now_ns,
+		.totals = &m->tot,
+	};
+	__u32 i, n = 0;
+
+	/*
+	 * Every process goes, so the pid table is free to be compacted and
+	 * sorted in place: no allocation on the way out.
+	 */
+	if (m->pids) {
+		for (i = 0; i < (1u << m->pid_bits); i++)
+			if (m->pids[i].idx != NONE)
+				m->pids[n++] = m->pids[i];
+		qsort(m->pids, n, sizeof(*m->pids), pid_slot_cmp);
+		for (i = 0; i < n; i++) {
+			emit_summary(m, m->pids[i].idx, now_ns);
+			proc_release(m, m->pids[i].idx);
+		}
+		for (i = 0; i < (1u << m->pid_bits); i++)
+			m->pids[i].idx = NONE;
+	}
+	emit(m, &r);
+}
+
+size_t matcher__nr_procs(const struct matcher *m)
+{
+	return m->nr_procs;
+}
+
+void matcher__free(struct matcher *m)
+{
+	__u32 i;
+
+	if (!m)
+		return;
+	if (m->pids) {
+		for (i = 0; i < (1u << m->pid_bits); i++)
+			if (m->pids[i].idx != NONE)
+				proc_release(m, m->pids[i].idx);
+	}
+	free(m->pids);
+	free(m->procs);
+	free(m->heap);
+	free(m);
+}
