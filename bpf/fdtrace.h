@@ -12,6 +12,11 @@
 #ifndef __FDTRACE_H
 #define __FDTRACE_H
 
+/* BPF programs get the __u32 family from vmlinux.h */
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
 #define FDT_ABI_VERSION		1
 #define FDT_COMM_LEN		16
 

@@ -24,6 +24,10 @@
 #include "procfs.h"
 #include "tracer.h"
 
+#ifndef FDTRACE_VERSION
+#define FDTRACE_VERSION "unknown"
+#endif
+
 /*
  * Ring buffer records are stamped before they are committed, and another
  * CPU may commit a record a little after we look: judge the grace period
@@ -60,6 +64,24 @@ static int on_record(void *ctx, const void *data, size_t size)
 	/* A malformed record is counted by the matcher; keep draining. */
 	matcher__feed(s->matcher, data, size);
 	return 0;
+}
+
+/*
+ * matcher verify_fn: one stat() of /proc/PID/fd/N, only for an fd about to
+ * be reported.  A different inode there means a close we never saw.
+ */
+static int verify_fd(void *ctx, __u32 pid, __s32 fd, const struct fdt_file *file)
+{
+	struct fdt_file cur;
+	int err;
+
+	(void)ctx;
+	err = procfs__fd_file(pid, fd, &cur);
+	if (err == -ENOENT)
+		return 1;
+	if (err)
+		return 0;	/* cannot tell (process gone?): trust the records */
+	return cur.ino != file->ino || cur.dev != file->dev;
 }
 
 static int pidfd_open(pid_t pid)
@@ -227,6 +249,7 @@ static void start_banner(struct session *s)
 		.comms = comm_ptrs,
 		.grace_ns = s->env.grace_ns,
 		.ts_ns = clock__mono_ns(),
+		.version = FDTRACE_VERSION,
 	};
 
 	for (size_t i = 0; i < s->env.nr_pids; i++) {
@@ -293,6 +316,7 @@ int main(int argc, char **argv)
 	mopts.grace_ns = s.env.grace_ns;
 	mopts.report = output__report;
 	mopts.ctx = s.out;
+	mopts.verify = verify_fd;
 	s.matcher = matcher__new(&mopts);
 	if (!s.matcher) {
 		output__error(s.out, "cannot create matcher: %s", strerror(errno));
@@ -349,8 +373,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	for (size_t i = 0; i < s.env.nr_pids; i++)
+	for (size_t i = 0; i < s.env.nr_pids; i++) {
+		char comm[FDT_COMM_LEN] = "?";
+
+		procfs__comm(s.env.pids[i], comm, sizeof(comm));
+		matcher__add_pid(s.matcher, s.env.pids[i], comm, clock__mono_ns());
 		seed_watches(&s, s.env.pids[i]);
+	}
+	if (s.cmd) {
+		const char *base = strrchr(s.env.command[0], '/');
+
+		matcher__add_pid(s.matcher, command__pid(s.cmd),
+				 base ? base + 1 : s.env.command[0], clock__mono_ns());
+	}
 	if (s.seed_untracked)
 		output__warn(s.out, "%llu existing watches not tracked in the kernel (--max-fds too small)",
 			     (unsigned long long)s.seed_untracked);

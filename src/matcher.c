@@ -68,6 +68,13 @@ struct proc {
 	struct fd_ent *tab;	/* NULL until the first fd is tracked */
 	__u32 nr;
 	__u8 bits;		/* table has 1 << bits slots */
+	/*
+	 * Known only from fork or exec so far, with no epoll activity: no
+	 * summary.  With --follow a build or a shell forks hundreds of
+	 * children that never touch epoll; a line each would bury the
+	 * findings.  Processes the user named are never quiet.
+	 */
+	__u8 quiet;
 };
 
 struct heap_node {
@@ -105,7 +112,6 @@ struct matcher {
 	__u32 heap_cap;
 
 	struct totals tot;
-	__u64 bad_records;	/* nothing in the API shows it yet */
 };
 
 /* Fibonacci hashing: fds and pids are small dense integers. */
@@ -477,7 +483,8 @@ static void set_comm(struct proc *p, const char *comm)
 	p->comm[FDT_COMM_LEN - 1] = '\0';
 }
 
-static __u32 proc_create(struct matcher *m, __u32 pid, __u64 ts, const char *comm)
+static __u32 proc_create(struct matcher *m, __u32 pid, __u64 ts, const char *comm,
+			 bool quiet)
 {
 	struct proc *p;
 	__u32 idx;
@@ -510,22 +517,28 @@ static __u32 proc_create(struct matcher *m, __u32 pid, __u64 ts, const char *com
 	p->next_free = NONE;
 	p->first_ts = ts;
 	set_comm(p, comm);
+	p->quiet = quiet;
 	pid_place(m->pids, m->pid_bits, pid, idx);
 	m->nr_procs++;
-	m->tot.processes++;
+	if (!quiet)
+		m->tot.processes++;
 	m->last_pid = pid;
 	m->last_idx = idx;
 	return idx;
 }
 
 /* find or create the record's process and take its comm */
-static __u32 proc_get(struct matcher *m, const struct fdt_rec_hdr *h)
+static __u32 proc_get(struct matcher *m, const struct fdt_rec_hdr *h, bool quiet)
 {
 	__u32 idx = proc_find(m, h->pid);
 
 	if (idx == NONE)
-		return proc_create(m, h->pid, h->ts_ns, h->comm);
+		return proc_create(m, h->pid, h->ts_ns, h->comm, quiet);
 	set_comm(&m->procs[idx], h->comm);
+	if (!quiet && m->procs[idx].quiet) {
+		m->procs[idx].quiet = 0;
+		m->tot.processes++;
+	}
 	return idx;
 }
 
@@ -562,7 +575,11 @@ static void proc_drop(struct matcher *m, __u32 idx)
 static void emit_summary(struct matcher *m, __u32 idx, __u64 ts)
 {
 	const struct proc *p = &m->procs[idx];
-	struct report r = {
+	struct report r;
+
+	if (p->quiet)
+		return;
+	r = (struct report){
 		.kind = REPORT_SUMMARY,
 		.pid = p->pid,
 		.fd = -1,
@@ -732,7 +749,7 @@ static int unwatch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
 static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r)
 {
 	struct report rep;
-	__u32 pidx = proc_get(m, &r->hdr);
+	__u32 pidx = proc_get(m, &r->hdr, false);
 	struct proc *p;
 
 	if (pidx == NONE)
@@ -825,6 +842,44 @@ static int on_close(struct matcher *m, const struct fdt_rec_close *r)
 	return 0;
 }
 
+static const struct fd_ent *sort_tab;
+
+static int slot_fd_cmp(const void *a, const void *b)
+{
+	__s32 fa = sort_tab[*(const __u32 *)a].fd, fb = sort_tab[*(const __u32 *)b].fd;
+
+	return fa < fb ? -1 : fa > fb;
+}
+
+/*
+ * Resolve every reported leak of an exiting process, in fd order: a
+ * person reads these lines, and hash order looks random.
+ */
+static void exit_resolve_leaks(struct matcher *m, __u32 pidx, __u64 ts)
+{
+	struct proc *p = &m->procs[pidx];
+	__u32 i, n = 0, cap = p->tab ? 1u << p->bits : 0, *slots;
+
+	if (!p->st.open_leaks)
+		return;
+	slots = malloc(p->st.open_leaks * sizeof(*slots));
+	for (i = 0; i < cap; i++) {
+		if (p->tab[i].state != FD_LEAKED)
+			continue;
+		if (!slots)	/* no memory: hash order will do */
+			account_close(m, pidx, &p->tab[i], ts, RESOLVE_EXIT);
+		else
+			slots[n++] = i;
+	}
+	if (!slots)
+		return;
+	sort_tab = p->tab;
+	qsort(slots, n, sizeof(*slots), slot_fd_cmp);
+	for (i = 0; i < n; i++)
+		account_close(m, pidx, &p->tab[slots[i]], ts, RESOLVE_EXIT);
+	free(slots);
+}
+
 static int on_proc_exit(struct matcher *m, const struct fdt_rec_proc *r)
 {
 	__u32 pidx = proc_find(m, r->hdr.pid), i, cap;
@@ -835,10 +890,11 @@ static int on_proc_exit(struct matcher *m, const struct fdt_rec_proc *r)
 	p = &m->procs[pidx];
 	set_comm(p, r->hdr.comm);
 	cap = p->tab ? 1u << p->bits : 0;
+	exit_resolve_leaks(m, pidx, r->hdr.ts_ns);
 	for (i = 0; i < cap; i++) {
 		struct fd_ent *e = &p->tab[i];
 
-		if (e->state == FD_ENDED || e->state == FD_LEAKED)
+		if (e->state == FD_ENDED)
 			account_close(m, pidx, e, r->hdr.ts_ns, RESOLVE_EXIT);
 	}
 	emit_summary(m, pidx, r->hdr.ts_ns);
@@ -848,7 +904,7 @@ static int on_proc_exit(struct matcher *m, const struct fdt_rec_proc *r)
 
 static int on_fork(struct matcher *m, const struct fdt_rec_proc *r)
 {
-	__u32 pidx = proc_get(m, &r->hdr), cidx;
+	__u32 pidx = proc_get(m, &r->hdr, true), cidx;
 
 	if (pidx == NONE)
 		return -ENOMEM;
@@ -866,13 +922,13 @@ static int on_fork(struct matcher *m, const struct fdt_rec_proc *r)
 		emit_summary(m, cidx, r->hdr.ts_ns);
 		proc_drop(m, cidx);
 	}
-	cidx = proc_create(m, r->child_pid, r->hdr.ts_ns, r->hdr.comm);
+	cidx = proc_create(m, r->child_pid, r->hdr.ts_ns, r->hdr.comm, true);
 	return cidx == NONE ? -ENOMEM : 0;
 }
 
 static int on_watch_seed(struct matcher *m, const struct fdt_rec_watch_seed *r)
 {
-	__u32 pidx = proc_get(m, &r->hdr);
+	__u32 pidx = proc_get(m, &r->hdr, false);
 
 	if (pidx == NONE)
 		return -ENOMEM;
@@ -941,6 +997,7 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 	if (size < need)
 		goto bad;
 	memcpy(&r, data, need);
+	m->tot.records++;
 
 	switch (r.hdr.type) {
 	case FDT_REC_EPOLL_CTL:
@@ -948,7 +1005,7 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 	case FDT_REC_CLOSE:
 		return on_close(m, &r.close);
 	case FDT_REC_EXEC:
-		return proc_get(m, &r.hdr) == NONE ? -ENOMEM : 0;
+		return proc_get(m, &r.hdr, true) == NONE ? -ENOMEM : 0;
 	case FDT_REC_EXIT:
 		return on_proc_exit(m, &r.proc);
 	case FDT_REC_FORK:
@@ -957,7 +1014,7 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 		return on_watch_seed(m, &r.seed);
 	}
 bad:
-	m->bad_records++;
+	m->tot.bad_records++;
 	return -EINVAL;
 }
 
@@ -976,6 +1033,15 @@ void matcher__tick(struct matcher *m, __u64 now_ns)
 		heap_remove(m, 0);
 		p = &m->procs[n.proc];
 		e = &p->tab[n.slot];
+		/*
+		 * A close path the records did not show (io_uring, another
+		 * process sharing the fd table) must not become a finding.
+		 */
+		if (m->opts.verify &&
+		    m->opts.verify(m->opts.ctx, p->pid, e->fd, &e->file) > 0) {
+			forget_stale(m, n.proc, n.slot, now_ns);
+			continue;
+		}
 		e->state = FD_LEAKED;
 		p->st.leaks++;
 		p->st.open_leaks++;
@@ -984,6 +1050,14 @@ void matcher__tick(struct matcher *m, __u64 now_ns)
 		fill_report(&r, REPORT_LEAK, p, e, now_ns);
 		emit(m, &r);
 	}
+}
+
+int matcher__add_pid(struct matcher *m, __u32 pid, const char *comm, __u64 now_ns)
+{
+	struct fdt_rec_hdr h = { .pid = pid, .ts_ns = now_ns };
+
+	strncpy(h.comm, comm ? comm : "", FDT_COMM_LEN - 1);
+	return proc_get(m, &h, false) == NONE ? -ENOMEM : 0;
 }
 
 void matcher__drop_pid(struct matcher *m, __u32 pid, __u64 now_ns)

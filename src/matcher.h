@@ -54,6 +54,8 @@ struct totals {
 	__u64 leaks;
 	__u64 open_leaks;
 	__u64 lost_events;	/* set by the caller via matcher__set_lost() */
+	__u64 records;		/* records applied */
+	__u64 bad_records;	/* truncated or of unknown type: skipped */
 };
 
 struct report {
@@ -73,10 +75,19 @@ struct report {
 
 typedef void (*report_fn)(void *ctx, const struct report *r);
 
+/*
+ * Before a leak is reported: does fd of pid still name file?  Return 0 if
+ * it does or cannot be told, > 0 if it does not; the fd then went away by
+ * a path no record showed, and is counted in proc_stats.corrected instead.
+ */
+typedef int (*verify_fn)(void *ctx, __u32 pid, __s32 fd, const struct fdt_file *file);
+
 struct matcher_opts {
 	__u64 grace_ns;		/* unwatched longer than this is a leak */
-	report_fn report;	/* called for every report, in order */
+	report_fn report;	/* called for every report, in order; must not
+				 * call back into the matcher */
 	void *ctx;
+	verify_fn verify;	/* optional; NULL trusts the records */
 };
 
 struct matcher;
@@ -84,12 +95,19 @@ struct matcher;
 /* NULL and errno set on failure */
 struct matcher *matcher__new(const struct matcher_opts *opts);
 /*
- * Feed one record (any FDT_REC_*).  Returns 0, or -EINVAL for a record
- * that is truncated or of unknown type (it is counted and skipped).
+ * Feed one record (any FDT_REC_*).  Returns 0, -EINVAL for a record that
+ * is truncated or of unknown type (counted in totals.bad_records and
+ * skipped), or -ENOMEM when state could not grow (applied in part).
  */
 int matcher__feed(struct matcher *m, const void *data, size_t size);
 /* Time is now now_ns: report every fd unwatched for longer than grace. */
 void matcher__tick(struct matcher *m, __u64 now_ns);
+/*
+ * A process the user asked to trace: it gets a summary even if it never
+ * touches epoll.  Processes known only from fork or exec records and with
+ * no epoll activity get none, and are not counted in totals.
+ */
+int matcher__add_pid(struct matcher *m, __u32 pid, const char *comm, __u64 now_ns);
 /* Process pid is no longer traced (gone or detached): emit its summary. */
 void matcher__drop_pid(struct matcher *m, __u32 pid, __u64 now_ns);
 /* Records lost in the kernel so far; shown in totals. */

@@ -409,6 +409,10 @@ static void text_totals(struct output *o, const struct report *r)
 		(unsigned long long)t->open_leaks,
 		(unsigned long long)t->lost_events,
 		plural(t->lost_events, "event", "events"));
+	if (t->bad_records)
+		fprintf(o->out, "fdtrace: WARNING: %llu malformed %s skipped\n",
+			(unsigned long long)t->bad_records,
+			plural(t->bad_records, "record", "records"));
 	/* Findings cannot be trusted when records were dropped: say so. */
 	if (t->lost_events)
 		fprintf(o->out,
@@ -524,9 +528,8 @@ static void json_start(struct output *o, const struct start_info *s)
 	}
 	jsonw_float_field(w, "grace_s", ns_to_s3(s->grace_ns));
 	jsonw_uint_field(w, "abi_version", FDT_ABI_VERSION);
-#ifdef FDTRACE_VERSION
-	jsonw_string_field(w, "version", FDTRACE_VERSION);
-#endif
+	if (s->version)
+		jsonw_string_field(w, "version", s->version);
 	jsonw_end_object(w);
 }
 
@@ -627,6 +630,8 @@ static void json_totals(struct output *o, const struct report *r)
 	jsonw_uint_field(w, "leaks", t->leaks);
 	jsonw_uint_field(w, "open_leaks", t->open_leaks);
 	jsonw_uint_field(w, "lost_events", t->lost_events);
+	jsonw_uint_field(w, "records", t->records);
+	jsonw_uint_field(w, "bad_records", t->bad_records);
 	json_time_field(o, w, "time", ts_or_now(r->ts_ns));
 	jsonw_end_object(w);
 }

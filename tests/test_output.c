@@ -194,7 +194,7 @@ static bool test_json_summary_totals(void)
 	};
 	struct totals t = {
 		.processes = 1, .watches_ended = 12, .leaks = 2, .open_leaks = 2,
-		.lost_events = 37,
+		.lost_events = 37, .records = 5000, .bad_records = 1,
 	};
 	struct report r = { .kind = REPORT_SUMMARY, .pid = 4242, .comm = "python3",
 			    .ts_ns = T(9000), .stats = &st };
@@ -215,6 +215,7 @@ static bool test_json_summary_totals(void)
 		"\"time\":\"2026-11-27T15:04:14.123456Z\"}\n"
 		"{\"event\":\"totals\",\"processes\":1,\"watches_ended\":12,"
 		"\"leaks\":2,\"open_leaks\":2,\"lost_events\":37,"
+		"\"records\":5000,\"bad_records\":1,"
 		"\"time\":\"2026-11-27T15:04:14.123456Z\"}\n");
 	cap_close(&c);
 	return ok;
