@@ -1,0 +1,1155 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Deterministic epoll workloads for fdtrace's integration tests.
+ *
+ * The shape is retsnoop's tests/simfail.c: a table of named scenarios, one
+ * chosen by argv.  Each scenario makes its epoll_ctl() and close-like
+ * calls itself, on fds whose numbers it knows, and writes its own account
+ * of what became of every watch it ended, one JSON object per line, to the
+ * report file (-o).  tests/run_tests.py compares fdtrace's findings with
+ * that account exactly.
+ *
+ * Account lines ("ev" field):
+ *   begin        pid, comm, scenario, stage (2 after a re-exec)
+ *   ready        written with --wait, then a line on stdin is awaited
+ *   watch_end    a successful EPOLL_CTL_DEL that left the fd unwatched
+ *   closed       an unwatched fd stopped existing: how, late (1 if it had
+ *                been unwatched longer than the grace period by then)
+ *   rewatched    an unwatched fd was added again: late as above
+ *   leaked       the fd has now been unwatched and open for longer than
+ *                grace + MARGIN: fdtrace must have flagged it
+ *   del_enoent   EPOLL_CTL_DEL failed with ENOENT (not a finding)
+ *   del_ebadf    EPOLL_CTL_DEL failed with EBADF (deregister_failed)
+ *   closed_while_watched  close() of a watched fd whose file lives on
+ *   counts       bulk totals of watch_end/closed/rewatched that were not
+ *                written one by one
+ *   done         written with --hold, then a line on stdin (or EOF) is
+ *                awaited before the process exits
+ *
+ * Nothing here uses stdio on the epoll fds; the account is written with
+ * one write(2) per line so that threads never interleave within a line.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/close_range.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * How long past the grace period a scenario waits before it declares an
+ * fd leaked: fdtrace must report a leak within grace + 1 s.
+ */
+#define MARGIN_S	1.3
+#define MAX_FD		1024
+#define REPORT_FD	900	/* out of the way of the fds scenarios use */
+#define STATE_ENV	"FDT_WL_STATE"
+
+enum fd_state { ST_FREE, ST_WATCHED, ST_UNWATCHED, ST_LEAKED };
+
+struct fdinfo {
+	enum fd_state state;
+	int epfd;		/* epoll fd of the last watch */
+	int nwatch;		/* epoll sets the fd is in */
+	bool cloexec;
+	unsigned long long ino;
+	char type[16];
+};
+
+static struct env {
+	double grace;
+	const char *report;
+	const char *exec_as;	/* path to re-exec through (its name becomes comm) */
+	const char *scenario;
+	long count;
+	bool wait;
+	bool hold;
+	int stage;
+} env = {
+	.grace = 0.5,
+	.count = 0,
+	.stage = 1,
+};
+
+static struct fdinfo fds[MAX_FD];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int report_fd = 1;
+static const char *self_path;
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "scenarios[%d]: ", getpid());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(3);
+}
+
+static double now(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - (time_t)s) * 1e9) };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static void get_comm(char *buf, size_t size)
+{
+	int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		die("open comm: %s", strerror(errno));
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		die("read comm");
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+/* One account line, one write(2). */
+static void rep(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= (int)sizeof(line) - 1)
+		die("account line too long");
+	line[n++] = '\n';
+	if (write(report_fd, line, n) != n)
+		die("write report: %s", strerror(errno));
+}
+
+/* What the fd names, as fdtrace is expected to call it. */
+static void identify(int fd, unsigned long long *ino, char *type, size_t size)
+{
+	char path[64], link[128];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st))
+		die("fstat %d: %s", fd, strerror(errno));
+	*ino = st.st_ino;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		die("readlink %s: %s", path, strerror(errno));
+	link[n] = 0;
+	if (!strncmp(link, "socket:", 7))
+		snprintf(type, size, "socket");
+	else if (!strncmp(link, "pipe:", 5))
+		snprintf(type, size, "pipe");
+	else if (!strcmp(link, "anon_inode:[eventfd]"))
+		snprintf(type, size, "eventfd");
+	else if (!strcmp(link, "anon_inode:[timerfd]"))
+		snprintf(type, size, "timerfd");
+	else if (!strcmp(link, "anon_inode:[signalfd]"))
+		snprintf(type, size, "signalfd");
+	else if (!strcmp(link, "anon_inode:[eventpoll]"))
+		snprintf(type, size, "epoll");
+	else
+		die("fd %d: unexpected file %s", fd, link);
+}
+
+static struct fdinfo *slot(int fd)
+{
+	if (fd < 0 || fd >= MAX_FD)
+		die("fd %d out of range", fd);
+	return &fds[fd];
+}
+
+static void watch_ev(int epfd, int fd, unsigned int events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+	struct fdinfo *f;
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev))
+		die("EPOLL_CTL_ADD %d to %d: %s", fd, epfd, strerror(errno));
+	pthread_mutex_lock(&lock);
+	f = slot(fd);
+	switch (f->state) {
+	case ST_FREE:
+		memset(f, 0, sizeof(*f));
+		identify(fd, &f->ino, f->type, sizeof(f->type));
+		f->cloexec = fcntl(fd, F_GETFD) & FD_CLOEXEC;
+		break;
+	case ST_WATCHED:
+		break;
+	case ST_UNWATCHED:
+	case ST_LEAKED:
+		rep("{\"ev\":\"rewatched\",\"fd\":%d,\"ino\":%llu,\"late\":%d}",
+		    fd, f->ino, f->state == ST_LEAKED);
+		break;
+	}
+	f->state = ST_WATCHED;
+	f->epfd = epfd;
+	f->nwatch++;
+	pthread_mutex_unlock(&lock);
+}
+
+static void watch(int epfd, int fd)
+{
+	watch_ev(epfd, fd, EPOLLIN);
+}
+
+static void modify(int epfd, int fd, unsigned int events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev))
+		die("EPOLL_CTL_MOD %d in %d: %s", fd, epfd, strerror(errno));
+}
+
+static void unwatch(int epfd, int fd)
+{
+	struct fdinfo *f;
+
+	if (epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL))
+		die("EPOLL_CTL_DEL %d from %d: %s", fd, epfd, strerror(errno));
+	pthread_mutex_lock(&lock);
+	f = slot(fd);
+	if (f->state != ST_WATCHED)
+		die("DEL of fd %d that is not watched", fd);
+	if (--f->nwatch == 0) {
+		f->state = ST_UNWATCHED;
+		f->epfd = epfd;
+		rep("{\"ev\":\"watch_end\",\"fd\":%d,\"epfd\":%d,\"ino\":%llu,"
+		    "\"type\":\"%s\",\"mono\":%.6f,\"real\":%.6f}",
+		    fd, epfd, f->ino, f->type, now(CLOCK_MONOTONIC),
+		    now(CLOCK_REALTIME));
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* Account for fd having stopped existing (the caller closed it). */
+static void gone(int fd, const char *how)
+{
+	struct fdinfo *f;
+
+	pthread_mutex_lock(&lock);
+	f = slot(fd);
+	if (f->state == ST_UNWATCHED || f->state == ST_LEAKED)
+		rep("{\"ev\":\"closed\",\"fd\":%d,\"ino\":%llu,\"how\":\"%s\",\"late\":%d}",
+		    fd, f->ino, how, f->state == ST_LEAKED);
+	else if (f->state == ST_WATCHED)
+		die("fd %d closed while watched: not a scenario of this kind", fd);
+	f->state = ST_FREE;
+	pthread_mutex_unlock(&lock);
+}
+
+static void xclose(int fd)
+{
+	if (close(fd))
+		die("close %d: %s", fd, strerror(errno));
+	gone(fd, "close");
+}
+
+/*
+ * Wait until every fd unwatched now has been so for longer than grace +
+ * MARGIN, then say which ones fdtrace must have flagged.
+ */
+static void settle(void)
+{
+	char comm[32];
+	int fd;
+
+	sleep_s(env.grace + MARGIN_S);
+	get_comm(comm, sizeof(comm));
+	pthread_mutex_lock(&lock);
+	for (fd = 0; fd < MAX_FD; fd++) {
+		struct fdinfo *f = &fds[fd];
+
+		if (f->state != ST_UNWATCHED)
+			continue;
+		f->state = ST_LEAKED;
+		rep("{\"ev\":\"leaked\",\"fd\":%d,\"epfd\":%d,\"ino\":%llu,"
+		    "\"type\":\"%s\",\"comm\":\"%s\"}",
+		    fd, f->epfd, f->ino, f->type, comm);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static void wait_line(void)
+{
+	char c;
+
+	/* a line or EOF */
+	while (read(0, &c, 1) == 1 && c != '\n')
+		;
+}
+
+/* End of a scenario: --hold, then the process exit closes what is left. */
+static int finish(void)
+{
+	int fd;
+
+	if (env.hold) {
+		rep("{\"ev\":\"done\"}");
+		wait_line();
+	}
+	for (fd = 0; fd < MAX_FD; fd++)
+		if (fds[fd].state == ST_UNWATCHED || fds[fd].state == ST_LEAKED)
+			gone(fd, "exit");
+	rep("{\"ev\":\"exit\"}");
+	return 0;
+}
+
+/*
+ * Re-exec this program into stage 2 of the same scenario.  Close-on-exec
+ * fds that were unwatched are accounted as closed by exec; unwatched fds
+ * that survive are handed to stage 2 through the environment.
+ */
+static void reexec(const char *path)
+{
+	char state[4096] = "", grace[32];
+	char *argv[12];
+	int fd, n = 0, len = 0;
+
+	for (fd = 0; fd < MAX_FD; fd++) {
+		struct fdinfo *f = &fds[fd];
+
+		if (f->state != ST_UNWATCHED && f->state != ST_LEAKED)
+			continue;
+		if (f->cloexec || (fcntl(fd, F_GETFD) & FD_CLOEXEC)) {
+			gone(fd, "exec");
+			continue;
+		}
+		len += snprintf(state + len, sizeof(state) - len, "%d:%d:%d:%llu:%s;",
+				fd, f->epfd, f->state, f->ino, f->type);
+		if (len >= (int)sizeof(state))
+			die("state too long");
+	}
+	setenv(STATE_ENV, state, 1);
+	snprintf(grace, sizeof(grace), "%g", env.grace);
+	argv[n++] = (char *)path;
+	argv[n++] = "--stage2";
+	argv[n++] = "-g";
+	argv[n++] = grace;
+	argv[n++] = "-o";
+	argv[n++] = (char *)env.report;
+	if (env.hold)
+		argv[n++] = "--hold";
+	argv[n++] = (char *)env.scenario;
+	argv[n] = NULL;
+	execv(path, argv);
+	die("execv %s: %s", path, strerror(errno));
+}
+
+static void load_state(void)
+{
+	const char *s = getenv(STATE_ENV);
+
+	while (s && *s) {
+		int fd, epfd, st, used;
+		unsigned long long ino;
+		char type[16];
+		struct fdinfo *f;
+
+		if (sscanf(s, "%d:%d:%d:%llu:%15[^;];%n", &fd, &epfd, &st, &ino, type, &used) != 5)
+			die("bad %s", STATE_ENV);
+		f = slot(fd);
+		f->state = st;
+		f->epfd = epfd;
+		f->ino = ino;
+		snprintf(f->type, sizeof(f->type), "%s", type);
+		s += used;
+	}
+	unsetenv(STATE_ENV);
+}
+
+static int xepoll(void)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		die("epoll_create1: %s", strerror(errno));
+	return ep;
+}
+
+static int xeventfd(void)
+{
+	int fd = eventfd(0, EFD_NONBLOCK);
+
+	if (fd < 0)
+		die("eventfd: %s", strerror(errno));
+	return fd;
+}
+
+static int xsocket(int flags)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | flags, 0);
+
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	return fd;
+}
+
+static void xsocketpair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv))
+		die("socketpair: %s", strerror(errno));
+}
+
+static void xpipe(int p[2])
+{
+	if (pipe2(p, O_NONBLOCK))
+		die("pipe2: %s", strerror(errno));
+}
+
+static int xclose_range(unsigned int first, unsigned int last, unsigned int flags)
+{
+	return syscall(SYS_close_range, first, last, flags);
+}
+
+static void expect_fd(int fd, int want, const char *what)
+{
+	if (fd != want)
+		die("%s got fd %d, expected %d", what, fd, want);
+}
+
+/* ---- scenarios ---------------------------------------------------- */
+
+/* socketpair, pipe and eventfd unwatched; some closed, the rest leaked */
+static int scn_leak(void)
+{
+	int ep = xepoll(), sv[2], p[2], efd, i;
+	int all[5];
+
+	xsocketpair(sv);
+	xpipe(p);
+	efd = xeventfd();
+	all[0] = sv[0], all[1] = sv[1], all[2] = p[0], all[3] = p[1], all[4] = efd;
+	for (i = 0; i < 5; i++)
+		watch_ev(ep, all[i], all[i] == p[1] ? EPOLLOUT : EPOLLIN);
+	for (i = 0; i < 5; i++)
+		unwatch(ep, all[i]);
+	xclose(sv[1]);
+	xclose(p[1]);
+	settle();
+	return finish();
+}
+
+/* close(2) after DEL: nothing to flag */
+static int scn_close(void)
+{
+	int ep = xepoll(), s = xsocket(0), p[2], efd;
+
+	xpipe(p);
+	efd = xeventfd();
+	watch(ep, s);
+	watch(ep, p[0]);
+	watch(ep, efd);
+	unwatch(ep, s);
+	unwatch(ep, p[0]);
+	unwatch(ep, efd);
+	xclose(s);
+	xclose(p[0]);
+	xclose(efd);
+	close(p[1]);
+	settle();
+	return finish();
+}
+
+/* close_range(2), plain and with CLOSE_RANGE_UNSHARE */
+static int scn_close_range(void)
+{
+	int ep = xepoll(), fd[5], i;
+
+	for (i = 0; i < 5; i++) {
+		fd[i] = xeventfd();
+		if (i && fd[i] != fd[i - 1] + 1)
+			die("eventfds not contiguous");
+		watch(ep, fd[i]);
+	}
+	for (i = 0; i < 5; i++)
+		unwatch(ep, fd[i]);
+	if (xclose_range(fd[0], fd[2], 0))
+		die("close_range: %s", strerror(errno));
+	for (i = 0; i <= 2; i++)
+		gone(fd[i], "close_range");
+	if (xclose_range(fd[3], fd[4], CLOSE_RANGE_UNSHARE))
+		die("close_range unshare: %s", strerror(errno));
+	for (i = 3; i <= 4; i++)
+		gone(fd[i], "close_range");
+	settle();
+	return finish();
+}
+
+/*
+ * CLOSE_RANGE_CLOEXEC closes nothing: the fd is leaked until exec closes
+ * it (a late close, by exec).
+ */
+static int scn_close_range_cloexec(void)
+{
+	int ep, x;
+
+	if (env.stage == 2) {
+		settle();
+		return finish();
+	}
+	ep = xepoll();
+	x = xeventfd();
+	watch(ep, x);
+	unwatch(ep, x);
+	if (xclose_range(x, x, CLOSE_RANGE_CLOEXEC))
+		die("close_range cloexec: %s", strerror(errno));
+	if (!(fcntl(x, F_GETFD) & FD_CLOEXEC))
+		die("CLOSE_RANGE_CLOEXEC did not set FD_CLOEXEC");
+	settle();
+	reexec(self_path);
+	return 1;
+}
+
+static int devnull(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		die("open /dev/null: %s", strerror(errno));
+	return fd;
+}
+
+/* dup2 onto the unwatched fd closes its file */
+static int scn_dup2(void)
+{
+	int ep = xepoll(), s = xsocket(0), p[2], nul = devnull();
+
+	xpipe(p);
+	watch(ep, s);
+	watch(ep, p[0]);
+	unwatch(ep, s);
+	unwatch(ep, p[0]);
+	if (dup2(nul, s) != s)
+		die("dup2: %s", strerror(errno));
+	gone(s, "dup2");
+	if (dup2(p[1], p[0]) != p[0])
+		die("dup2: %s", strerror(errno));
+	gone(p[0], "dup2");
+	settle();
+	return finish();
+}
+
+/* dup3 onto the unwatched fd closes its file */
+static int scn_dup3(void)
+{
+	int ep = xepoll(), s = xsocket(0), efd = xeventfd(), nul = devnull();
+
+	watch(ep, s);
+	watch(ep, efd);
+	unwatch(ep, s);
+	unwatch(ep, efd);
+	if (dup3(nul, s, O_CLOEXEC) != s)
+		die("dup3: %s", strerror(errno));
+	gone(s, "dup3");
+	if (dup3(nul, efd, 0) != efd)
+		die("dup3: %s", strerror(errno));
+	gone(efd, "dup3");
+	settle();
+	return finish();
+}
+
+/* close-on-exec fds closed by execve right after DEL */
+static int scn_exec(void)
+{
+	int ep, s, efd;
+
+	if (env.stage == 2) {
+		settle();
+		return finish();
+	}
+	ep = xepoll();
+	s = xsocket(SOCK_CLOEXEC);
+	efd = eventfd(0, EFD_CLOEXEC);
+	if (efd < 0)
+		die("eventfd: %s", strerror(errno));
+	watch(ep, s);
+	watch(ep, efd);
+	unwatch(ep, s);
+	unwatch(ep, efd);
+	reexec(self_path);
+	return 1;
+}
+
+/* process exit right after DEL */
+static int scn_exit(void)
+{
+	int ep = xepoll(), s = xsocket(0), efd = xeventfd();
+
+	watch(ep, s);
+	watch(ep, efd);
+	unwatch(ep, s);
+	unwatch(ep, efd);
+	return finish();
+}
+
+/* DEL and ADD again within grace, many times, over longer than grace */
+static int scn_pause_resume(void)
+{
+	int ep = xepoll(), sv[2], efd = xeventfd(), i, j;
+	int all[3];
+
+	xsocketpair(sv);
+	all[0] = sv[0], all[1] = sv[1], all[2] = efd;
+	for (j = 0; j < 3; j++)
+		watch(ep, all[j]);
+	for (i = 0; i < 100; i++) {
+		for (j = 0; j < 3; j++) {
+			unwatch(ep, all[j]);
+			watch(ep, all[j]);
+			if (i % 10 == 0)
+				modify(ep, all[j], EPOLLIN | EPOLLOUT);
+		}
+		sleep_s(0.01);
+	}
+	for (j = 0; j < 3; j++) {
+		unwatch(ep, all[j]);
+		xclose(all[j]);
+	}
+	settle();
+	return finish();
+}
+
+/* leaked, then watched again: leak, leak_resolved how=rewatched */
+static int scn_rewatch_late(void)
+{
+	int ep = xepoll(), s = xsocket(0);
+
+	watch(ep, s);
+	unwatch(ep, s);
+	settle();
+	watch(ep, s);
+	unwatch(ep, s);
+	xclose(s);
+	settle();
+	return finish();
+}
+
+/* leaked, then closed: leak, leak_resolved how=closed */
+static int scn_late_close(void)
+{
+	int ep = xepoll(), s = xsocket(0), p[2];
+
+	xpipe(p);
+	watch(ep, s);
+	watch(ep, p[0]);
+	unwatch(ep, s);
+	unwatch(ep, p[0]);
+	settle();
+	xclose(s);
+	if (dup2(p[1], p[0]) != p[0])
+		die("dup2: %s", strerror(errno));
+	gone(p[0], "dup2");
+	settle();
+	return finish();
+}
+
+/*
+ * The number of a closed unwatched fd is reused by a file that stays open
+ * unwatched, then by one that is watched and closed: nothing to flag.
+ */
+static int scn_fd_reuse(void)
+{
+	int ep = xepoll(), a = xsocket(0), b, c;
+
+	watch(ep, a);
+	unwatch(ep, a);
+	xclose(a);
+	b = xeventfd();
+	expect_fd(b, a, "eventfd");
+	settle();
+	watch(ep, b);
+	unwatch(ep, b);
+	xclose(b);
+	c = xsocket(0);
+	expect_fd(c, a, "socket");
+	watch(ep, c);
+	unwatch(ep, c);
+	xclose(c);
+	settle();
+	return finish();
+}
+
+/* the reused number is leaked: the finding names the new file */
+static int scn_fd_reuse_leak(void)
+{
+	int ep = xepoll(), a = xsocket(0), c;
+
+	watch(ep, a);
+	unwatch(ep, a);
+	xclose(a);
+	c = xsocket(0);
+	expect_fd(c, a, "socket");
+	watch(ep, c);
+	unwatch(ep, c);
+	settle();
+	return finish();
+}
+
+/* one thread ends the watches, another closes the fds */
+#define NTHREAD_FDS 40
+static int handoff[NTHREAD_FDS];
+static int handoff_n;
+static pthread_cond_t handoff_cond = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t handoff_lock = PTHREAD_MUTEX_INITIALIZER;
+static int thread_ep;
+
+static void *unwatcher(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < NTHREAD_FDS; i++) {
+		int fd = i % 2 ? xeventfd() : xsocket(0);
+
+		watch(thread_ep, fd);
+		unwatch(thread_ep, fd);
+		pthread_mutex_lock(&handoff_lock);
+		handoff[handoff_n++] = fd;
+		pthread_cond_signal(&handoff_cond);
+		pthread_mutex_unlock(&handoff_lock);
+	}
+	return NULL;
+}
+
+static void *closer(void *arg)
+{
+	int i, fd;
+
+	(void)arg;
+	for (i = 0; i < NTHREAD_FDS; i++) {
+		pthread_mutex_lock(&handoff_lock);
+		while (handoff_n <= i)
+			pthread_cond_wait(&handoff_cond, &handoff_lock);
+		fd = handoff[i];
+		pthread_mutex_unlock(&handoff_lock);
+		/*
+		 * Account before closing: once closed, the number may be
+		 * handed out again to the other thread.
+		 */
+		gone(fd, "close");
+		if (close(fd))
+			die("close %d: %s", fd, strerror(errno));
+	}
+	return NULL;
+}
+
+static int scn_threads(void)
+{
+	pthread_t a, b;
+
+	thread_ep = xepoll();
+	if (pthread_create(&b, NULL, closer, NULL) || pthread_create(&a, NULL, unwatcher, NULL))
+		die("pthread_create");
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	settle();
+	return finish();
+}
+
+/* the thread that ended the watch exits; the process goes on */
+static void *unwatch_and_exit(void *arg)
+{
+	int fd = *(int *)arg;
+
+	watch(thread_ep, fd);
+	unwatch(thread_ep, fd);
+	return NULL;
+}
+
+static int scn_thread_exit(void)
+{
+	int fd = xsocket(0);
+	pthread_t t;
+
+	thread_ep = xepoll();
+	if (pthread_create(&t, NULL, unwatch_and_exit, &fd))
+		die("pthread_create");
+	pthread_join(t, NULL);
+	settle();
+	xclose(fd);
+	settle();
+	return finish();
+}
+
+/* DEL of an fd that was never added (ENOENT): counted, not flagged */
+static int scn_del_enoent(void)
+{
+	int ep = xepoll(), ep2 = xepoll(), e = xeventfd(), f = xsocket(0);
+
+	if (epoll_ctl(ep, EPOLL_CTL_DEL, e, NULL) == 0 || errno != ENOENT)
+		die("DEL of unwatched fd: %s", strerror(errno));
+	rep("{\"ev\":\"del_enoent\",\"fd\":%d,\"epfd\":%d}", e, ep);
+	watch(ep, f);
+	if (epoll_ctl(ep2, EPOLL_CTL_DEL, f, NULL) == 0 || errno != ENOENT)
+		die("DEL from the other epoll fd: %s", strerror(errno));
+	rep("{\"ev\":\"del_enoent\",\"fd\":%d,\"epfd\":%d}", f, ep2);
+	unwatch(ep, f);
+	xclose(f);
+	xclose(e);
+	settle();
+	return finish();
+}
+
+/* close before DEL: the DEL fails with EBADF (deregister_failed) */
+static int scn_del_ebadf(void)
+{
+	int ep = xepoll(), x = xsocket(0);
+
+	watch(ep, x);
+	/* last reference: epoll drops the watch itself */
+	if (close(x))
+		die("close: %s", strerror(errno));
+	slot(x)->state = ST_FREE;
+	if (epoll_ctl(ep, EPOLL_CTL_DEL, x, NULL) == 0 || errno != EBADF)
+		die("DEL after close: %s", strerror(errno));
+	rep("{\"ev\":\"del_ebadf\",\"fd\":%d,\"epfd\":%d}", x, ep);
+	settle();
+	return finish();
+}
+
+/* close() of a watched fd while a dup keeps the file and its watch alive */
+static int scn_closed_while_watched(void)
+{
+	int ep = xepoll(), x = xsocket(0), y;
+	struct fdinfo *f;
+
+	watch(ep, x);
+	y = dup(x);
+	if (y < 0)
+		die("dup: %s", strerror(errno));
+	f = slot(x);
+	if (close(x))
+		die("close: %s", strerror(errno));
+	rep("{\"ev\":\"closed_while_watched\",\"fd\":%d,\"epfd\":%d,\"ino\":%llu,\"type\":\"%s\"}",
+	    x, ep, f->ino, f->type);
+	f->state = ST_FREE;
+	settle();
+	if (close(y))
+		die("close: %s", strerror(errno));
+	settle();
+	return finish();
+}
+
+/* closes of fds epoll never touched leave no trace */
+static int scn_untouched(void)
+{
+	int ep = xepoll(), x = xsocket(0), i, p[2], nul = devnull(), first;
+
+	watch(ep, x);
+	unwatch(ep, x);
+	xclose(x);
+	for (i = 0; i < 300; i++) {
+		xpipe(p);
+		close(p[0]);
+		close(p[1]);
+	}
+	xpipe(p);
+	dup2(nul, p[0]);
+	dup3(nul, p[1], O_CLOEXEC);
+	close(p[0]);
+	close(p[1]);
+	first = xeventfd();
+	for (i = 0; i < 9; i++)
+		xeventfd();
+	if (xclose_range(first, first + 9, 0))
+		die("close_range: %s", strerror(errno));
+	close(ep);
+	settle();
+	return finish();
+}
+
+/* the file types fdtrace names */
+static int scn_types(void)
+{
+	int ep = xepoll(), tfd, sfd, udp;
+	sigset_t mask;
+
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR2);
+	sfd = signalfd(-1, &mask, SFD_NONBLOCK);
+	udp = socket(AF_INET, SOCK_DGRAM, 0);
+	if (tfd < 0 || sfd < 0 || udp < 0)
+		die("types: %s", strerror(errno));
+	watch(ep, tfd);
+	watch(ep, sfd);
+	watch(ep, udp);
+	unwatch(ep, tfd);
+	unwatch(ep, sfd);
+	unwatch(ep, udp);
+	settle();
+	return finish();
+}
+
+/*
+ * exec changes comm: a close-on-exec fd is closed by the exec, a plain one
+ * lives on unwatched and is flagged under the new comm, next to a leak of
+ * the new image.
+ */
+static int scn_exec_comm(void)
+{
+	int ep, s, p[2], efd;
+
+	if (env.stage == 2) {
+		ep = xepoll();
+		efd = xeventfd();
+		watch(ep, efd);
+		unwatch(ep, efd);
+		settle();
+		return finish();
+	}
+	if (!env.exec_as)
+		die("exec_comm needs --exec-as");
+	ep = xepoll();
+	s = xsocket(SOCK_CLOEXEC);
+	xpipe(p);
+	watch(ep, s);
+	watch(ep, p[0]);
+	unwatch(ep, s);
+	unwatch(ep, p[0]);
+	reexec(env.exec_as);
+	return 1;
+}
+
+/* a forked child closes its copy: the parent's fd is still leaked */
+static int scn_fork_child_close(void)
+{
+	int ep = xepoll(), x = xsocket(0), status;
+	pid_t child;
+
+	watch(ep, x);
+	unwatch(ep, x);
+	child = fork();
+	if (child < 0)
+		die("fork: %s", strerror(errno));
+	if (child == 0) {
+		close(x);
+		_exit(0);
+	}
+	if (waitpid(child, &status, 0) != child || status)
+		die("child failed");
+	settle();
+	return finish();
+}
+
+/*
+ * Many short watches for -n seconds while, one at a time, an fd is left
+ * unwatched until it must have been flagged, then closed.
+ */
+static int scn_churn(void)
+{
+	int ep = xepoll(), sv[2], pending = -1;
+	unsigned long long cycles = 0;
+	double end = now(CLOCK_MONOTONIC) + (env.count ? env.count : 5);
+	double next_leak = 0, pending_since = 0;
+	struct epoll_event ev = { .events = EPOLLIN };
+	char comm[32];
+
+	get_comm(comm, sizeof(comm));
+	while (now(CLOCK_MONOTONIC) < end) {
+		double t = now(CLOCK_MONOTONIC);
+		int i;
+
+		for (i = 0; i < 5; i++) {
+			xsocketpair(sv);
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev) ||
+			    epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev) ||
+			    epoll_ctl(ep, EPOLL_CTL_DEL, sv[0], NULL) ||
+			    epoll_ctl(ep, EPOLL_CTL_DEL, sv[1], NULL))
+				die("epoll_ctl: %s", strerror(errno));
+			close(sv[0]);
+			close(sv[1]);
+			cycles += 2;
+		}
+		if (pending >= 0 && t - pending_since > env.grace + MARGIN_S) {
+			struct fdinfo *f = slot(pending);
+
+			f->state = ST_LEAKED;
+			rep("{\"ev\":\"leaked\",\"fd\":%d,\"epfd\":%d,\"ino\":%llu,"
+			    "\"type\":\"%s\",\"comm\":\"%s\"}",
+			    pending, f->epfd, f->ino, f->type, comm);
+			xclose(pending);
+			pending = -1;
+		}
+		if (pending < 0 && t >= next_leak) {
+			pending = xeventfd();
+			watch(ep, pending);
+			unwatch(ep, pending);
+			pending_since = t;
+			next_leak = t + 0.25;
+		}
+		sleep_s(0.001);
+	}
+	if (pending >= 0)
+		xclose(pending);
+	rep("{\"ev\":\"counts\",\"watches_ended\":%llu,\"closed\":%llu}", cycles, cycles);
+	return finish();
+}
+
+/* count create/ADD/DEL/close cycles as fast as possible (issue 3: 200000) */
+static int scn_burst(void)
+{
+	int ep = xepoll();
+	long i, n = env.count ? env.count : 200000;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	for (i = 0; i < n; i++) {
+		int fd = eventfd(0, EFD_NONBLOCK);
+
+		if (fd < 0)
+			die("eventfd: %s", strerror(errno));
+		ev.data.fd = fd;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) || epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL))
+			die("epoll_ctl: %s", strerror(errno));
+		close(fd);
+	}
+	rep("{\"ev\":\"counts\",\"watches_ended\":%ld,\"closed\":%ld}", n, n);
+	return finish();
+}
+
+static const struct scenario {
+	const char *name;
+	int (*fn)(void);
+	const char *desc;
+} scenarios[] = {
+	{ "leak", scn_leak, "socketpair, pipe, eventfd unwatched; two closed, three leaked" },
+	{ "close", scn_close, "close(2) after DEL" },
+	{ "close_range", scn_close_range, "close_range(2) after DEL, plain and UNSHARE" },
+	{ "close_range_cloexec", scn_close_range_cloexec, "CLOSE_RANGE_CLOEXEC: leaked until exec" },
+	{ "dup2", scn_dup2, "dup2 onto the unwatched fd" },
+	{ "dup3", scn_dup3, "dup3 onto the unwatched fd" },
+	{ "exec", scn_exec, "close-on-exec fds closed by execve after DEL" },
+	{ "exit", scn_exit, "process exit right after DEL" },
+	{ "pause_resume", scn_pause_resume, "DEL and ADD again within grace, 100 times" },
+	{ "rewatch_late", scn_rewatch_late, "leaked, then watched again" },
+	{ "late_close", scn_late_close, "leaked, then closed (close and dup2)" },
+	{ "fd_reuse", scn_fd_reuse, "a closed fd's number reused by other files" },
+	{ "fd_reuse_leak", scn_fd_reuse_leak, "the reused number leaked: new file named" },
+	{ "threads", scn_threads, "one thread DELs, another closes" },
+	{ "thread_exit", scn_thread_exit, "the DELing thread exits, then a leak" },
+	{ "del_enoent", scn_del_enoent, "DEL of an fd never added (ENOENT)" },
+	{ "del_ebadf", scn_del_ebadf, "DEL after close (EBADF)" },
+	{ "closed_while_watched", scn_closed_while_watched, "close while a dup keeps the watch" },
+	{ "untouched", scn_untouched, "closes of fds epoll never touched" },
+	{ "types", scn_types, "timerfd, signalfd and an inet socket leaked" },
+	{ "exec_comm", scn_exec_comm, "exec through another name: leaks under the new comm" },
+	{ "fork_child_close", scn_fork_child_close, "a forked child closes its copy" },
+	{ "churn", scn_churn, "short watches for -n seconds, one leak at a time" },
+	{ "burst", scn_burst, "-n create/ADD/DEL/close cycles (default 200000)" },
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: scenarios [-g GRACE] [-o REPORT] [-n N] [--wait] [--hold] "
+		   "[--exec-as PATH] SCENARIO\n\nscenarios:\n");
+	for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+		fprintf(f, "  %-22s %s\n", scenarios[i].name, scenarios[i].desc);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "grace", required_argument, NULL, 'g' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ "hold", no_argument, NULL, 'H' },
+		{ "exec-as", required_argument, NULL, 'x' },
+		{ "stage2", no_argument, NULL, '2' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	static char self[4096];
+	char comm[32];
+	size_t i;
+	ssize_t n;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "g:o:n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'g': env.grace = strtod(optarg, NULL); break;
+		case 'o': env.report = optarg; break;
+		case 'n': env.count = strtol(optarg, NULL, 10); break;
+		case 'w': env.wait = true; break;
+		case 'H': env.hold = true; break;
+		case 'x': env.exec_as = optarg; break;
+		case '2': env.stage = 2; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	env.scenario = argv[optind];
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		die("readlink /proc/self/exe: %s", strerror(errno));
+	self[n] = 0;
+	self_path = self;
+
+	if (env.report) {
+		int fd = open(env.report, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		if (fd < 0)
+			die("open %s: %s", env.report, strerror(errno));
+		report_fd = fcntl(fd, F_DUPFD_CLOEXEC, REPORT_FD);
+		if (report_fd < 0)
+			die("F_DUPFD: %s", strerror(errno));
+		close(fd);
+	}
+	if (env.stage == 2)
+		load_state();
+
+	for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+		if (strcmp(scenarios[i].name, env.scenario))
+			continue;
+		get_comm(comm, sizeof(comm));
+		rep("{\"ev\":\"begin\",\"pid\":%d,\"comm\":\"%s\",\"scenario\":\"%s\","
+		    "\"stage\":%d,\"grace\":%g}",
+		    getpid(), comm, env.scenario, env.stage, env.grace);
+		if (env.wait && env.stage == 1) {
+			rep("{\"ev\":\"ready\",\"pid\":%d}", getpid());
+			wait_line();
+		}
+		return scenarios[i].fn();
+	}
+	fprintf(stderr, "scenarios: unknown scenario '%s'\n", env.scenario);
+	usage(stderr);
+	return 2;
+}
