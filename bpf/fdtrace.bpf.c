@@ -134,9 +134,9 @@ static __always_inline __u32 anon_type(struct file *f)
 	bpf_probe_read_kernel(name, sizeof(name), p);
 	if (name[0] != '[')
 		return FDT_FT_OTHER;
-	if (name[1] == 'e' && name[2] == 'v' && name[5] == 'f')
+	if (name[1] == 'e' && name[2] == 'v' && name[6] == 'f')
 		return FDT_FT_EVENTFD;		/* [eventfd] */
-	if (name[1] == 'e' && name[2] == 'v' && name[5] == 'p')
+	if (name[1] == 'e' && name[2] == 'v' && name[6] == 'p')
 		return FDT_FT_EPOLL;		/* [eventpoll] */
 	if (name[1] == 't' && name[2] == 'i')
 		return FDT_FT_TIMERFD;		/* [timerfd] */
