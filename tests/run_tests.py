@@ -138,12 +138,16 @@ class Proc:
             self.cond.notify_all()
 
     def wait(self, timeout):
+        bounded = self.ctx.bound(timeout)
         try:
-            rc = self.p.wait(timeout=self.ctx.bound(timeout))
+            rc = self.p.wait(timeout=bounded)
         except subprocess.TimeoutExpired:
-            raise Fail(f"{self.name} (pid {self.pid}) did not exit within {timeout:g}s")
+            within = f"within {timeout:g}s" if bounded >= timeout else "before the test's timeout"
+            raise Fail(f"{self.name} (pid {self.pid}) did not exit {within}")
+        # a child the process left behind may hold its pipes open
+        end = time.time() + 2
         for t in self.readers:
-            t.join(2)
+            t.join(max(0, end - time.time()))
         return rc
 
     def running(self):
@@ -684,7 +688,7 @@ def attached_progs(ctx, baseline):
 def detach_on_signal(ctx, sig):
     grace = 0.5
     report = ctx.path("account.jsonl")
-    wl = ctx.workload(ctx.scenario_argv("leak", grace, "--wait", "--hold"), report)
+    wl = ctx.workload(ctx.scenario_argv("fd_reuse_leak", grace, "--wait", "--hold"), report)
     ready = wl.wait_ev("ready", 15)
     before = bpf_prog_ids()
     ft = ctx.fdtrace("-j", "-g", grace, "-p", ready["pid"])
@@ -738,7 +742,7 @@ def duration_stops(ctx):
     """-d: fdtrace stops by itself, with summary and totals."""
     grace = 0.5
     report = ctx.path("account.jsonl")
-    wl = ctx.workload(ctx.scenario_argv("leak", grace, "--wait", "--hold"), report)
+    wl = ctx.workload(ctx.scenario_argv("fd_reuse_leak", grace, "--wait", "--hold"), report)
     ready = wl.wait_ev("ready", 15)
     ft = ctx.fdtrace("-j", "-g", grace, "-d", "4", "-p", ready["pid"])
     ft.wait_start()

@@ -893,7 +893,7 @@ static int scn_untouched(void)
 /* the file types fdtrace names */
 static int scn_types(void)
 {
-	int ep = xepoll(), tfd, sfd, udp;
+	int ep = xepoll(), tfd, sfd, udp, efd = xeventfd(), inner = xepoll();
 	sigset_t mask;
 
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
@@ -906,9 +906,13 @@ static int scn_types(void)
 	watch(ep, tfd);
 	watch(ep, sfd);
 	watch(ep, udp);
+	watch(ep, efd);
+	watch(ep, inner);
 	unwatch(ep, tfd);
 	unwatch(ep, sfd);
 	unwatch(ep, udp);
+	unwatch(ep, efd);
+	unwatch(ep, inner);
 	settle();
 	return finish();
 }
@@ -1004,7 +1008,7 @@ static int scn_churn(void)
 			pending = -1;
 		}
 		if (pending < 0 && t >= next_leak) {
-			pending = xeventfd();
+			pending = xsocket(0);
 			watch(ep, pending);
 			unwatch(ep, pending);
 			pending_since = t;
@@ -1063,7 +1067,7 @@ static const struct scenario {
 	{ "del_ebadf", scn_del_ebadf, "DEL after close (EBADF)" },
 	{ "closed_while_watched", scn_closed_while_watched, "close while a dup keeps the watch" },
 	{ "untouched", scn_untouched, "closes of fds epoll never touched" },
-	{ "types", scn_types, "timerfd, signalfd and an inet socket leaked" },
+	{ "types", scn_types, "timerfd, signalfd, inet socket, eventfd, epoll leaked" },
 	{ "exec_comm", scn_exec_comm, "exec through another name: leaks under the new comm" },
 	{ "fork_child_close", scn_fork_child_close, "a forked child closes its copy" },
 	{ "churn", scn_churn, "short watches for -n seconds, one leak at a time" },
