@@ -624,6 +624,29 @@ def burst_200k(ctx):
 
 
 @test()
+def text_output(ctx):
+    """Without -j: one LEAK line per leaked fd with its pid, comm, fd, epfd, type and inode."""
+    grace = 0.5
+    report = ctx.path("account.jsonl")
+    ft = ctx.fdtrace("-g", grace, "--", *ctx.scenario_argv("leak", grace))
+    rc = ft.wait(30)
+    check(rc == 0, f"status {rc}")
+    x = Expect.from_account(read_account(report), until_done=False)
+    out = ft.stdout_lines()
+    for line in out:
+        check(not line.startswith("{"), f"JSON on stdout without -j: {line}")
+    leak_lines = [l for l in out if re.search(r"\bleak\b", l, re.I) and str(x.pid) in l.split()]
+    check(len(leak_lines) == len(x.leaks),
+          f"{len(leak_lines)} leak lines for {len(x.leaks)} leaks: {leak_lines}")
+    for l in x.leaks:
+        want = [str(x.pid), l["comm"], str(l["fd"]), str(l["epfd"]), l["type"], str(l["inode"])]
+        check(any(all(w in line.split() for w in want) for line in leak_lines),
+              f"no leak line with {' '.join(want)}: {leak_lines}")
+    check(any(str(x.pid) in line and re.search(r"watches", line)
+              for line in out), f"no summary line for pid {x.pid}: {out[-3:]}")
+
+
+@test()
 def cmd_exit_status(ctx):
     """fdtrace -- COMMAND exits with COMMAND's exit status."""
     for argv, want in ((["/bin/sh", "-c", "exit 7"], 7), (["/bin/true"], 0), (["/bin/false"], 1)):
@@ -876,7 +899,7 @@ def asyncio_backpressure(ctx, loop):
     grace = 0.5
     report = ctx.path("account.jsonl")
     argv = [PYTHON, os.path.join(WORKLOADS, "asyncio_backpressure.py"), "-o", report,
-            "--loop", loop, "--wait", "--hold"]
+            "-n", 8, "-s", 4 << 20, "--loop", loop, "--wait", "--hold"]
     ft, wl = trace_pid(ctx, argv, report, grace, done_timeout=60)
     x = Expect.from_account(wl.account(), until_done=True)
     check_report(ft, [x], grace)

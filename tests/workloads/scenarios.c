@@ -1016,8 +1016,11 @@ static int scn_churn(void)
 		}
 		sleep_s(0.001);
 	}
-	if (pending >= 0)
+	if (pending >= 0) {
+		/* it may have been flagged already: make sure it was */
+		settle();
 		xclose(pending);
+	}
 	rep("{\"ev\":\"counts\",\"watches_ended\":%llu,\"closed\":%llu}", cycles, cycles);
 	return finish();
 }
