@@ -263,6 +263,20 @@ def bpf_prog_ids():
     return {p["id"]: p.get("name", "") for p in json.loads(r.stdout or "[]")}
 
 
+def our_new_progs(baseline):
+    """
+    BPF programs loaded since baseline that are ours: held by a process we
+    started, or by nobody (pinned, or left behind).  Another user's fdtrace
+    running at the same time on this machine holds its own.
+    """
+    new = {i: n for i, n in bpf_prog_ids().items() if i not in baseline}
+    if not new:
+        return new
+    mine = set(descendants())
+    holders = bpf_prog_holders()
+    return {i: n for i, n in new.items() if not holders.get(i) or holders[i] & mine}
+
+
 def bpf_prog_holders():
     """prog id -> pids holding an fd on it (prog and link fds say prog_id)."""
     holders = collections.defaultdict(set)
@@ -704,10 +718,6 @@ def cli_help_version(ctx):
     check(rc == 0 and len(out) == 1 and out[0].strip(), f"fdtrace -V: status {rc}, stdout {out}")
 
 
-def attached_progs(ctx, baseline):
-    return {i: n for i, n in bpf_prog_ids().items() if i not in baseline}
-
-
 def detach_on_signal(ctx, sig):
     grace = 0.5
     report = ctx.path("account.jsonl")
@@ -716,7 +726,7 @@ def detach_on_signal(ctx, sig):
     before = bpf_prog_ids()
     ft = ctx.fdtrace("-j", "-g", grace, "-p", ready["pid"])
     ft.wait_start()
-    progs = attached_progs(ctx, before)
+    progs = our_new_progs(before)
     ctx.log(f"programs while tracing: {progs}")
     check(progs, "no new BPF program is loaded while fdtrace traces (is bpftool seeing them?)")
     wl.tell()
@@ -726,9 +736,9 @@ def detach_on_signal(ctx, sig):
     check(rc == 0, f"fdtrace exited with status {rc} after {sig.name}")
     check_report(ft, [Expect.from_account(wl.account(), until_done=True)], grace)
     deadline = time.time() + 3
-    while attached_progs(ctx, before) and time.time() < deadline:
+    while our_new_progs(before) and time.time() < deadline:
         time.sleep(0.1)
-    left = attached_progs(ctx, before)
+    left = our_new_progs(before)
     check(not left, f"BPF programs left after {sig.name}: {left}")
     wl.tell()
     wl.wait(10)
@@ -1022,15 +1032,10 @@ class Runner:
                 break
 
     def bpf_left(self, baseline):
-        """New BPF programs still loaded, not held by someone else's live process."""
-        mine = set(descendants())
+        """Our new BPF programs still loaded (given a moment to be freed)."""
         deadline = time.time() + 3
         while True:
-            new = {i: n for i, n in bpf_prog_ids().items() if i not in baseline}
-            if new:
-                holders = bpf_prog_holders()
-                new = {i: n for i, n in new.items()
-                       if not holders.get(i) or holders[i] & mine}
+            new = our_new_progs(baseline)
             if not new or time.time() > deadline:
                 return new
             time.sleep(0.1)
