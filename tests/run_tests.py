@@ -1125,6 +1125,27 @@ class Runner:
         return 1 if self.failed else 0
 
 
+def load_test_modules():
+    """
+    Other tests/*_tests.py modules (runtime_tests.py: real runtimes, and
+    cases around processes) join the registry through their register(),
+    called with this module.  Returns the modules that failed to load.
+    """
+    import importlib
+    sys.dont_write_bytecode = True
+    sys.path.insert(0, HERE)
+    broken = []
+    for f in sorted(os.listdir(HERE)):
+        if not f.endswith("_tests.py") or f == "run_tests.py":
+            continue
+        name = f[:-3]
+        try:
+            importlib.import_module(name).register(sys.modules[__name__])
+        except Exception:
+            broken.append((name, traceback.format_exc()))
+    return broken
+
+
 def main():
     ap = argparse.ArgumentParser(description="Run fdtrace's tests.")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="build directory")
@@ -1133,13 +1154,20 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true", help="show each step")
     ap.add_argument("--list", action="store_true", help="list the tests and exit")
     args = ap.parse_args()
+    broken = load_test_modules()
     if args.list:
         for name in UNIT_TESTS:
             print(f"{name:32} unit tests (build/tests/{name})")
         for t in TESTS:
             print(f"{t.name:32} {(t.fn.__doc__ or '').strip().splitlines()[0]}")
         return 0
-    return Runner(args).run()
+    runner = Runner(args)
+    for name, tb in broken:
+        runner.failed += 1
+        runner.report("FAIL", name, ": could not load its tests")
+        for line in tb.splitlines():
+            print(f"    {line}")
+    return runner.run()
 
 
 if __name__ == "__main__":
