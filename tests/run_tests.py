@@ -611,6 +611,10 @@ for _s in ("close", "close_range", "close_range_cloexec", "dup2", "dup3", "exec"
            "del_enoent", "del_ebadf", "closed_while_watched", "untouched"):
     cmd_test(_s)
 pid_test("fd_reuse_leak")
+pid_test("two_epolls")
+pid_test("failed_add")
+pid_test("close_noops")
+pid_test("exec_fails")
 pid_test("types")
 pid_test("fork_child_close")
 pid_test("threads", name="threads_pid")

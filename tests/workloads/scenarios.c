@@ -890,6 +890,100 @@ static int scn_untouched(void)
 	return finish();
 }
 
+/*
+ * An fd in two epoll sets: a DEL from one leaves it watched by the other;
+ * only the second DEL ends the watch (and the leak names that epoll fd).
+ */
+static int scn_two_epolls(void)
+{
+	int ep1 = xepoll(), ep2 = xepoll(), x = xsocket(0), y = xsocket(0);
+
+	watch(ep1, x);
+	watch(ep2, x);
+	watch(ep1, y);
+	watch(ep2, y);
+	unwatch(ep1, x);
+	unwatch(ep2, y);
+	settle();		/* both still watched: nothing */
+	unwatch(ep2, x);
+	unwatch(ep1, y);
+	xclose(x);
+	settle();		/* y leaked, last watched by ep1 */
+	return finish();
+}
+
+/*
+ * epoll_ctl calls that fail change nothing: an ADD refused with EEXIST
+ * does not end or restart a watch, an ADD refused with EINVAL after a
+ * DEL does not re-watch the fd.
+ */
+static int scn_failed_add(void)
+{
+	int ep = xepoll(), w = xsocket(0), x = xsocket(0);
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	watch(ep, w);
+	ev.data.fd = w;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, w, &ev) == 0 || errno != EEXIST)
+		die("second ADD: %s", strerror(errno));
+	unwatch(ep, w);
+	xclose(w);
+	watch(ep, x);
+	unwatch(ep, x);
+	/* EPOLLEXCLUSIVE with EPOLLONESHOT is invalid */
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT;
+	ev.data.fd = x;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, x, &ev) == 0 || errno != EINVAL)
+		die("invalid ADD: %s", strerror(errno));
+	settle();		/* x leaked */
+	return finish();
+}
+
+/*
+ * Calls that look like closes but close nothing: dup2(fd, fd), dup2 and
+ * dup3 that fail, close_range that fails, close() of the wrong number.
+ * Every one of these fds is leaked.
+ */
+static int scn_close_noops(void)
+{
+	int ep = xepoll(), fd[5], i;
+
+	for (i = 0; i < 5; i++) {
+		fd[i] = xsocket(0);
+		watch(ep, fd[i]);
+	}
+	for (i = 0; i < 5; i++)
+		unwatch(ep, fd[i]);
+	if (dup2(fd[0], fd[0]) != fd[0])		/* no-op by definition */
+		die("dup2 same: %s", strerror(errno));
+	if (dup2(700, fd[1]) != -1 || errno != EBADF)	/* oldfd not open */
+		die("dup2 bad: %s", strerror(errno));
+	if (dup3(fd[2], fd[2], 0) != -1 || errno != EINVAL)
+		die("dup3 same: %s", strerror(errno));
+	if (xclose_range(fd[4], fd[3], 0) != -1 || errno != EINVAL)	/* first > last */
+		die("close_range reversed: %s", strerror(errno));
+	if (xclose_range(fd[3], fd[4], 0x80000000u) != -1 || errno != EINVAL)
+		die("close_range bad flags: %s", strerror(errno));
+	if (close(701) != -1 || errno != EBADF)
+		die("close 701: %s", strerror(errno));
+	settle();
+	return finish();
+}
+
+/* an execve that fails closes no close-on-exec fd */
+static int scn_exec_fails(void)
+{
+	int ep = xepoll(), x = xsocket(SOCK_CLOEXEC);
+	char *argv[] = { "/nonexistent/fdtrace-test", NULL };
+
+	watch(ep, x);
+	unwatch(ep, x);
+	if (execv(argv[0], argv) == 0 || errno != ENOENT)
+		die("execv of a missing file: %s", strerror(errno));
+	settle();		/* x leaked */
+	return finish();
+}
+
 /* the file types fdtrace names */
 static int scn_types(void)
 {
@@ -1070,6 +1164,10 @@ static const struct scenario {
 	{ "del_ebadf", scn_del_ebadf, "DEL after close (EBADF)" },
 	{ "closed_while_watched", scn_closed_while_watched, "close while a dup keeps the watch" },
 	{ "untouched", scn_untouched, "closes of fds epoll never touched" },
+	{ "two_epolls", scn_two_epolls, "an fd in two epoll sets, DEL'd from one, then both" },
+	{ "failed_add", scn_failed_add, "ADD refused with EEXIST, and with EINVAL after a DEL" },
+	{ "close_noops", scn_close_noops, "dup2(fd, fd), failing dup2/dup3/close_range: all leaked" },
+	{ "exec_fails", scn_exec_fails, "a failed execve closes no close-on-exec fd" },
 	{ "types", scn_types, "timerfd, signalfd, inet socket, eventfd, epoll leaked" },
 	{ "exec_comm", scn_exec_comm, "exec through another name: leaks under the new comm" },
 	{ "fork_child_close", scn_fork_child_close, "a forked child closes its copy" },
