@@ -83,7 +83,7 @@ static struct env {
 	int stage;
 } env = {
 	.grace = 0.5,
-	.count = 0,
+	.count = -1,		/* each scenario's own default */
 	.stage = 1,
 };
 
@@ -862,29 +862,35 @@ static int scn_closed_while_watched(void)
 	return finish();
 }
 
-/* closes of fds epoll never touched leave no trace */
+/*
+ * Closes of fds epoll never touched leave no trace: -n rounds of them
+ * (default 1) must not change a thing fdtrace reports.
+ */
 static int scn_untouched(void)
 {
 	int ep = xepoll(), x = xsocket(0), i, p[2], nul = devnull(), first;
+	long round, rounds = env.count >= 0 ? env.count : 1;
 
 	watch(ep, x);
 	unwatch(ep, x);
 	xclose(x);
-	for (i = 0; i < 300; i++) {
+	for (round = 0; round < rounds; round++) {
+		for (i = 0; i < 300; i++) {
+			xpipe(p);
+			close(p[0]);
+			close(p[1]);
+		}
 		xpipe(p);
+		dup2(nul, p[0]);
+		dup3(nul, p[1], O_CLOEXEC);
 		close(p[0]);
 		close(p[1]);
+		first = xeventfd();
+		for (i = 0; i < 9; i++)
+			xeventfd();
+		if (xclose_range(first, first + 9, 0))
+			die("close_range: %s", strerror(errno));
 	}
-	xpipe(p);
-	dup2(nul, p[0]);
-	dup3(nul, p[1], O_CLOEXEC);
-	close(p[0]);
-	close(p[1]);
-	first = xeventfd();
-	for (i = 0; i < 9; i++)
-		xeventfd();
-	if (xclose_range(first, first + 9, 0))
-		die("close_range: %s", strerror(errno));
 	close(ep);
 	settle();
 	return finish();
@@ -1070,7 +1076,7 @@ static int scn_churn(void)
 {
 	int ep = xepoll(), sv[2], pending = -1;
 	unsigned long long cycles = 0;
-	double end = now(CLOCK_MONOTONIC) + (env.count ? env.count : 5);
+	double end = now(CLOCK_MONOTONIC) + (env.count > 0 ? env.count : 5);
 	double next_leak = 0, pending_since = 0;
 	struct epoll_event ev = { .events = EPOLLIN };
 	char comm[32];
@@ -1123,7 +1129,7 @@ static int scn_churn(void)
 static int scn_burst(void)
 {
 	int ep = xepoll();
-	long i, n = env.count ? env.count : 200000;
+	long i, n = env.count > 0 ? env.count : 200000;
 	struct epoll_event ev = { .events = EPOLLIN };
 
 	for (i = 0; i < n; i++) {
