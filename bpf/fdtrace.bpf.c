@@ -30,7 +30,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * costs an IPI and a context switch per close().  The loader also polls
  * on a bounded interval, so a quiet ring is still drained.
  */
-const volatile __u64 wakeup_bytes = 64 * 1024;
+const volatile __u64 wakeup_bytes = 64 * 1024;	/* the loader caps it at ring/4 */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -363,18 +363,56 @@ struct range_ctx {
 };
 
 /*
- * Does fd still name the file epoll saw?  Entries seeded by userspace from
- * /proc at attach time carry no struct file pointer, only the inode.
+ * Does fd still name the file epoll saw?  The struct file pointer alone
+ * cannot say: a file closed behind our back (io_uring, a process sharing
+ * the fd table) frees its struct file, and the next one allocated often
+ * lands on the same address.  Inode, device and type must match too.
+ * Entries seeded by userspace from /proc carry no pointer at all.
+ * Anonymous-inode files (eventfd, timerfd, signalfd, epoll) share one
+ * inode, so a same-type replacement at the same address is the one case
+ * this cannot tell apart.
  */
 static __always_inline bool survived(struct file *cur, struct fdt_fd_val *v)
 {
-	struct inode *inode;
+	struct fdt_file id;
 
-	if (v->file)
-		return (__u64)cur == v->file;
-	inode = BPF_CORE_READ(cur, f_inode);
-	return BPF_CORE_READ(inode, i_ino) == v->id.ino &&
-	       BPF_CORE_READ(inode, i_sb, s_dev) == v->id.dev;
+	if (v->file && (__u64)cur != v->file)
+		return false;
+	file_id(cur, &id);
+	return id.ino == v->id.ino && id.dev == v->id.dev && id.ftype == v->id.ftype;
+}
+
+/*
+ * Verifying one fd before it is reported (tracer__verify_fd()): which fd
+ * of which process, set by userspace before it runs the iterator.
+ */
+__u32 verify_tgid;
+__s32 verify_fd;
+
+/*
+ * Does the fd still name the file epoll last saw?  Only the kernel can
+ * tell: eventfds, timerfds and epoll fds all share one anonymous inode,
+ * so /proc cannot tell one from the next.  Writes one FDT_VERIFY_* byte if
+ * the fd is open; nothing if it is not.
+ */
+SEC("iter/task_file")
+int verify_file(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct fdt_fd_key k = { .pid = verify_tgid, .fd = verify_fd };
+	struct fdt_fd_val *v;
+	__u8 verdict;
+
+	if (!task || !file || task->tgid != verify_tgid || ctx->fd != (__u32)verify_fd)
+		return 0;
+	v = bpf_map_lookup_elem(&tracked_fds, &k);
+	if (!v)
+		verdict = FDT_VERIFY_UNTRACKED;
+	else
+		verdict = survived(file, v) ? FDT_VERIFY_SAME : FDT_VERIFY_OTHER;
+	bpf_seq_write(ctx->meta->seq, &verdict, sizeof(verdict));
+	return 0;
 }
 
 /*

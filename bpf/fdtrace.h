@@ -58,6 +58,11 @@
 #define FDT_CLOSEF_STILL_WATCHED 0x1	/* file still on an epoll list after close */
 #define FDT_CLOSEF_SHARED	0x2	/* other references to the file remain */
 
+/* Verdicts the verify_file iterator writes */
+#define FDT_VERIFY_SAME		1	/* fd still names the file epoll saw */
+#define FDT_VERIFY_OTHER	2	/* fd names another file now */
+#define FDT_VERIFY_UNTRACKED	3	/* the kernel no longer tracks the fd */
+
 /* Per-CPU counters in the "stats" map, indexed by FDT_STAT_* */
 #define FDT_STAT_EVENTS		0	/* records submitted to the ring buffer */
 #define FDT_STAT_LOST		1	/* ring buffer reserve failed: record lost */

@@ -66,22 +66,13 @@ static int on_record(void *ctx, const void *data, size_t size)
 	return 0;
 }
 
-/*
- * matcher verify_fn: one stat() of /proc/PID/fd/N, only for an fd about to
- * be reported.  A different inode there means a close we never saw.
- */
+/* matcher verify_fn: asked only for an fd about to be reported */
 static int verify_fd(void *ctx, __u32 pid, __s32 fd, const struct fdt_file *file)
 {
-	struct fdt_file cur;
-	int err;
+	struct session *s = ctx;
 
-	(void)ctx;
-	err = procfs__fd_file(pid, fd, &cur);
-	if (err == -ENOENT)
-		return 1;
-	if (err)
-		return 0;	/* cannot tell (process gone?): trust the records */
-	return cur.ino != file->ino || cur.dev != file->dev;
+	(void)file;
+	return tracer__verify_fd(s->tracer, pid, fd);
 }
 
 static int pidfd_open(pid_t pid)
@@ -317,6 +308,7 @@ int main(int argc, char **argv)
 	mopts.report = output__report;
 	mopts.ctx = s.out;
 	mopts.verify = verify_fd;
+	mopts.verify_ctx = &s;
 	s.matcher = matcher__new(&mopts);
 	if (!s.matcher) {
 		output__error(s.out, "cannot create matcher: %s", strerror(errno));

@@ -1038,7 +1038,7 @@ void matcher__tick(struct matcher *m, __u64 now_ns)
 		 * process sharing the fd table) must not become a finding.
 		 */
 		if (m->opts.verify &&
-		    m->opts.verify(m->opts.ctx, p->pid, e->fd, &e->file) > 0) {
+		    m->opts.verify(m->opts.verify_ctx, p->pid, e->fd, &e->file) > 0) {
 			forget_stale(m, n.proc, n.slot, now_ns);
 			continue;
 		}

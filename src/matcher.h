@@ -88,6 +88,7 @@ struct matcher_opts {
 				 * call back into the matcher */
 	void *ctx;
 	verify_fn verify;	/* optional; NULL trusts the records */
+	void *verify_ctx;
 };
 
 struct matcher;

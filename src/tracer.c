@@ -64,6 +64,7 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 			   size_t errlen)
 {
 	struct tracer *t;
+	__u32 rb_bytes;
 	int err;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
@@ -96,8 +97,11 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 	}
 	/* Every fork on the machine would run it: only load it when asked. */
 	bpf_program__set_autoload(t->skel->progs.handle_fork, opts->follow);
-	bpf_map__set_max_entries(t->skel->maps.events,
-				 opts->ringbuf_bytes ?: DEFAULT_RINGBUF_BYTES);
+	rb_bytes = opts->ringbuf_bytes ?: DEFAULT_RINGBUF_BYTES;
+	bpf_map__set_max_entries(t->skel->maps.events, rb_bytes);
+	/* A threshold the ring cannot reach would leave only the timer. */
+	if (t->skel->rodata->wakeup_bytes > rb_bytes / 4)
+		t->skel->rodata->wakeup_bytes = rb_bytes / 4;
 	bpf_map__set_max_entries(t->skel->maps.tracked_fds,
 				 opts->max_tracked_fds ?: DEFAULT_MAX_TRACKED);
 	bpf_map__set_max_entries(t->skel->maps.traced_pids,
@@ -150,6 +154,56 @@ int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file 
 	return 0;
 }
 
+int tracer__verify_fd(struct tracer *t, __u32 pid, int fd)
+{
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	union bpf_iter_link_info linfo = {};
+	struct fdt_fd_key k = { .pid = pid, .fd = fd };
+	struct bpf_link *link;
+	__u8 verdict = 0;
+	int iter_fd, n, ret;
+
+	t->skel->bss->verify_tgid = pid;
+	t->skel->bss->verify_fd = fd;
+	/* Walk only this process's fd table, not every task's. */
+	linfo.task.pid = pid;
+	opts.link_info = &linfo;
+	opts.link_info_len = sizeof(linfo);
+	link = bpf_program__attach_iter(t->skel->progs.verify_file, &opts);
+	if (!link)
+		return 0;	/* cannot tell: trust the records */
+	iter_fd = bpf_iter_create(bpf_link__fd(link));
+	if (iter_fd < 0) {
+		bpf_link__destroy(link);
+		return 0;
+	}
+	do {
+		n = read(iter_fd, &verdict, sizeof(verdict));
+	} while (n < 0 && errno == EINTR);
+	close(iter_fd);
+	bpf_link__destroy(link);
+	if (n < 0)
+		return 0;
+
+	if (n == 0) {
+		/*
+		 * Not open.  If the kernel still tracks it, no close we can
+		 * see happened: it went by a path we do not hook.  If not,
+		 * its CLOSE record is on the way (or was lost and counted).
+		 */
+		if (bpf_map__lookup_elem(t->skel->maps.tracked_fds, &k, sizeof(k),
+					 &(struct fdt_fd_val){}, sizeof(struct fdt_fd_val), 0))
+			return 0;
+		ret = 1;
+	} else {
+		ret = verdict == FDT_VERIFY_OTHER;
+	}
+	/* Whatever the number names now, epoll never touched it. */
+	if (ret)
+		bpf_map__delete_elem(t->skel->maps.tracked_fds, &k, sizeof(k), 0);
+	return ret;
+}
+
 void tracer__untrace_pid(struct tracer *t, __u32 pid)
 {
 	bpf_map__delete_elem(t->skel->maps.traced_pids, &pid, sizeof(pid), 0);
@@ -196,7 +250,8 @@ int tracer__attach(struct tracer *t, char *errbuf, size_t errlen)
 	 * skeleton owns the links and destroys them in tracer__free().
 	 */
 	bpf_object__for_each_program(prog, t->skel->obj) {
-		if (!bpf_program__autoload(prog))
+		/* The iterator is run on demand by tracer__verify_fd() */
+		if (!bpf_program__autoload(prog) || prog == t->skel->progs.verify_file)
 			continue;
 		link = bpf_program__attach(prog);
 		if (!link) {

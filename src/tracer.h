@@ -44,6 +44,12 @@ bool tracer__any_traced(struct tracer *t);
  * watch that began before we attached.  Leaves an existing entry alone.
  */
 int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file *file);
+/*
+ * Before reporting a leak: 1 if fd of pid no longer names the file epoll
+ * last saw (closed or replaced by a path no tracepoint shows), else 0
+ * (still the same, or cannot tell).  Runs a BPF task_file iterator.
+ */
+int tracer__verify_fd(struct tracer *t, __u32 pid, int fd);
 /* Attach every program; mounts tracefs if it is missing. */
 int tracer__attach(struct tracer *t, char *errbuf, size_t errlen);
 /* An fd that becomes readable when the ring buffer wants draining. */
