@@ -6,7 +6,9 @@ Not a timing: a correctness check that no record can vanish unreported.
 cyclegen makes CYCLES create/ADD/DEL/close cycles in one process, i.e.
 exactly 3 x CYCLES records for fdtrace (ADD, DEL, CLOSE), plus one EXIT
 record when it exits.  fdtrace -p traces it with --ringbuf-size 4 (4 KiB,
-the minimum), so most records cannot be reserved and are lost.  Checks:
+the minimum, about 50 records) and is stopped (SIGSTOP) for 50 ms early in
+the burst, so the ring surely overflows while the rest of the burst races
+a live consumer.  Checks:
 
   1. lost_events > 0: the ring really overflowed (else this proves nothing)
   2. records + bad_records + lost_events == 3 x CYCLES + 1: every record
@@ -28,8 +30,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 FDT_STAT_EVENTS = 0
 FDT_STAT_LOST = 1
@@ -113,6 +117,13 @@ def main():
             return SKIP
         gen.stdin.write("go\n")
         gen.stdin.flush()
+        # A consumer that keeps up could lose nothing even from 4 KiB:
+        # stop it for a moment mid-burst so the ring surely overflows
+        # while records also race a live consumer before and after.
+        time.sleep(0.02)
+        os.kill(fdt.pid, signal.SIGSTOP)
+        time.sleep(0.05)
+        os.kill(fdt.pid, signal.SIGCONT)
         made = json.loads(gen.stdout.readline())
         expect = 3 * made["cycles"]
 
