@@ -22,6 +22,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define S_IFREG  0100000
 #define S_IFCHR  0020000
 #define S_IFIFO  0010000
+#define CLOSE_RANGE_UNSHARE (1U << 1)
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 
 /* Set by the loader before load. */
@@ -455,8 +456,13 @@ int handle_close_range(struct trace_event_raw_sys_enter *ctx)
 
 	if (!is_traced(c.pid_tgid >> 32))
 		return 0;
-	/* CLOSE_RANGE_CLOEXEC only marks fds; exec will close them. */
-	if ((flags & CLOSE_RANGE_CLOEXEC) || c.first > c.last)
+	/*
+	 * Decided at entry, so reject what the syscall will reject (EINVAL):
+	 * unknown flags, first > last.  CLOSE_RANGE_CLOEXEC only marks fds;
+	 * exec will close them.
+	 */
+	if ((flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) ||
+	    (flags & CLOSE_RANGE_CLOEXEC) || c.first > c.last)
 		return 0;
 	c.task = (struct task_struct *)bpf_get_current_task();
 	bpf_for_each_map_elem(&tracked_fds, close_matching, &c, 0);
