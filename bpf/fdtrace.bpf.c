@@ -25,11 +25,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 
-/* Set by the loader before load. */
 /*
- * Wake the consumer only once this much data waits: a wakeup per record
- * costs an IPI and a context switch per close().  The loader also polls
- * on a bounded interval, so a quiet ring is still drained.
+ * Set by the loader before load.  Wake the consumer only once this much
+ * data waits: a wakeup per record costs an IPI and a context switch per
+ * close().  The loader also polls on a bounded interval, so a quiet ring
+ * is still drained.
  */
 const volatile __u64 wakeup_bytes = 64 * 1024;	/* the loader caps it at ring/4 */
 
