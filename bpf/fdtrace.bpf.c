@@ -32,6 +32,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * is still drained.
  */
 const volatile __u64 wakeup_bytes = 64 * 1024;	/* the loader caps it at ring/4 */
+/*
+ * Only the record that crosses wakeup_bytes wakes the consumer, which is
+ * edge-triggered.  Crossings can be missed when CPUs submit at once, so
+ * past this much every record wakes it again.
+ */
+const volatile __u64 wakeup_again_bytes = 512 * 1024;	/* ring/2 */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -99,12 +105,14 @@ static __always_inline void *rec_reserve(__u32 type, __u32 size, __u64 pid_tgid)
 	return h;
 }
 
-static __always_inline void rec_submit(void *rec)
+static __always_inline void rec_submit(void *rec, __u32 size)
 {
+	/* counts this record too: it is reserved, not yet committed */
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bool crossed = avail >= wakeup_bytes && avail - size < wakeup_bytes;
 
-	bpf_ringbuf_submit(rec, avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-						      : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(rec, crossed || avail >= wakeup_again_bytes ?
+				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	stat_inc(FDT_STAT_EVENTS);
 }
 
@@ -214,7 +222,14 @@ static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
 	r->flags = 0;
 	r->pad = 0;
 	if (cur) {
-		file_id(cur, &r->file);
+		/*
+		 * The same struct file as at the last epoll_ctl: its
+		 * identity is already known, skip the pointer chase.
+		 */
+		if ((__u64)cur == v->file)
+			r->file = v->id;
+		else
+			file_id(cur, &r->file);
 		/*
 		 * The fd table holds one reference.  If others remain (dup,
 		 * fork, SCM_RIGHTS) and the file is still on an epoll list,
@@ -229,7 +244,7 @@ static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
 	} else {
 		r->file = v->id;
 	}
-	rec_submit(r);
+	rec_submit(r, sizeof(*r));
 }
 
 /* Close tracked fd of the current process, if it is tracked. */
@@ -260,7 +275,9 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	struct fdt_fd_key k;
 	struct fdt_fd_val nv, *v;
 	struct pt_regs *regs;
+	struct fdt_file id;
 	struct file *f;
+	bool known;
 	__u32 op;
 	int epfd, fd, ret = ctx->ret;
 
@@ -284,6 +301,16 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 
 	f = ret == 0 ? fd_file(task, fd) : NULL;
+	/*
+	 * A successful DEL or MOD of the struct file we saw last names the
+	 * same file (another file under that number would not be on this
+	 * epoll list): reuse its identity.  A new watch always reads it.
+	 */
+	known = v && f && v->file == (__u64)f && op != FDT_EPOLL_CTL_ADD;
+	if (known)
+		id = v->id;
+	else
+		file_id(f, &id);
 
 	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
 	if (r) {
@@ -298,8 +325,8 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 
 			bpf_probe_read_user(&r->events, sizeof(r->events), uev);
 		}
-		file_id(f, &r->file);
-		rec_submit(r);
+		r->file = id;
+		rec_submit(r, sizeof(*r));
 	}
 
 	if (ret != 0 || !f)
@@ -308,9 +335,9 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	 * Any successful op makes the fd tracked, DEL included: a watch that
 	 * began before we attached still needs its close seen.
 	 */
-	if (!v || v->file != (__u64)f || op == FDT_EPOLL_CTL_ADD) {
+	if (!known) {
 		nv.file = (__u64)f;
-		file_id(f, &nv.id);
+		nv.id = id;
 		if (bpf_map_update_elem(&tracked_fds, &k, &nv, BPF_ANY))
 			stat_inc(FDT_STAT_TRACK_FULL);
 	}
@@ -492,7 +519,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 		return 0;
 	r->child_pid = 0;
 	r->exit_code = 0;
-	rec_submit(r);
+	rec_submit(r, sizeof(*r));
 	return 0;
 }
 
@@ -530,7 +557,7 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 		return 0;
 	r->child_pid = 0;
 	r->exit_code = BPF_CORE_READ(task, exit_code);
-	rec_submit(r);
+	rec_submit(r, sizeof(*r));
 	return 0;
 }
 
@@ -559,6 +586,6 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	r->child_pid = ctgid;
 	r->exit_code = 0;
-	rec_submit(r);
+	rec_submit(r, sizeof(*r));
 	return 0;
 }

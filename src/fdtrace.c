@@ -80,23 +80,38 @@ static int pidfd_open(pid_t pid)
 	return syscall(SYS_pidfd_open, pid, 0);
 }
 
-static int watch_fd(struct session *s, int fd, __u64 tag)
+static int watch_fd(struct session *s, int fd, __u64 tag, __u32 flags)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+	struct epoll_event ev = { .events = EPOLLIN | flags, .data.u64 = tag };
 
 	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
 static void check_lost(struct session *s, __u64 now)
 {
-	__u64 stats[FDT_STAT_MAX];
+	__u64 lost;
 
-	if (tracer__stats(s->tracer, stats))
+	if (tracer__lost(s->tracer, &lost))
 		return;
-	if (stats[FDT_STAT_LOST] > s->lost_seen) {
-		s->lost_seen = stats[FDT_STAT_LOST];
+	if (lost > s->lost_seen) {
+		s->lost_seen = lost;
 		output__lost(s->out, s->lost_seen, now);
 	}
+}
+
+/* What the kernel side could not keep track of: said once, at the end. */
+static void report_dropped(struct session *s)
+{
+	__u64 st[FDT_STAT_MAX];
+
+	if (tracer__stats(s->tracer, st))
+		return;
+	if (st[FDT_STAT_TRACK_FULL])
+		output__warn(s->out, "%llu fds epoll touched could not be tracked (--max-fds is full): their closes were not seen",
+			     (unsigned long long)st[FDT_STAT_TRACK_FULL]);
+	if (st[FDT_STAT_PROC_FULL])
+		output__warn(s->out, "%llu forked children could not be followed (too many traced processes)",
+			     (unsigned long long)st[FDT_STAT_PROC_FULL]);
 }
 
 static void handle_signals(struct session *s)
@@ -128,7 +143,7 @@ static void root_exited(struct session *s, size_t i)
 static int run(struct session *s)
 {
 	struct epoll_event evs[16];
-	__u64 start = clock__mono_ns(), now;
+	__u64 start = clock__mono_ns(), now, interval_ns, next_tick = 0;
 	int interval, n, err;
 
 	interval = s->env.grace_ns / 4000000;
@@ -136,6 +151,7 @@ static int run(struct session *s)
 		interval = POLL_MAX_MS;
 	if (interval < 1)
 		interval = 1;
+	interval_ns = interval * 1000000ULL;
 
 	while (!s->stop) {
 		n = epoll_wait(s->epfd, evs, 16, interval);
@@ -148,18 +164,28 @@ static int run(struct session *s)
 		for (int i = 0; i < n; i++) {
 			__u64 tag = evs[i].data.u64;
 
-			if (tag == TAG_SIGNAL)
+			if (tag == TAG_SIGNAL) {
 				handle_signals(s);
-			else if (tag >= TAG_PIDFD)
+				next_tick = 0;	/* SIGCHLD: look at the command now */
+			} else if (tag >= TAG_PIDFD) {
 				root_exited(s, tag - TAG_PIDFD);
+				next_tick = 0;
+			}
 		}
+		/*
+		 * The rest costs syscalls: once per interval, not on every
+		 * wakeup of a busy ring buffer.
+		 */
+		now = clock__mono_ns();
+		if (now < next_tick)
+			continue;
+		next_tick = now + interval_ns;
 		if (s->cmd && !s->cmd_exited &&
 		    command__reap(s->cmd, &s->cmd_status) == 1) {
 			s->cmd_exited = true;
-			matcher__drop_pid(s->matcher, command__pid(s->cmd), clock__mono_ns());
+			matcher__drop_pid(s->matcher, command__pid(s->cmd), now);
 			tracer__untrace_pid(s->tracer, command__pid(s->cmd));
 		}
-		now = clock__mono_ns();
 		matcher__tick(s->matcher, now - TICK_SLACK_NS);
 		check_lost(s, now);
 		if (!tracer__any_traced(s->tracer))
@@ -218,13 +244,14 @@ static int setup_loop(struct session *s, const sigset_t *blocked)
 	s->sigfd = signalfd(-1, blocked, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (s->sigfd < 0)
 		return -errno;
-	if (watch_fd(s, s->sigfd, TAG_SIGNAL) || watch_fd(s, tracer__poll_fd(s->tracer), TAG_RINGBUF))
+	if (watch_fd(s, s->sigfd, TAG_SIGNAL, 0) ||
+	    watch_fd(s, tracer__poll_fd(s->tracer), TAG_RINGBUF, EPOLLET))
 		return -errno;
 	for (size_t i = 0; i < s->env.nr_pids; i++) {
 		s->pidfds[i] = pidfd_open(s->env.pids[i]);
 		if (s->pidfds[i] < 0)
 			return -errno;
-		if (watch_fd(s, s->pidfds[i], TAG_PIDFD + i))
+		if (watch_fd(s, s->pidfds[i], TAG_PIDFD + i, 0))
 			return -errno;
 	}
 	return 0;
@@ -400,6 +427,7 @@ int main(int argc, char **argv)
 	now = clock__mono_ns();
 	matcher__tick(s.matcher, now);
 	check_lost(&s, now);
+	report_dropped(&s);
 	matcher__set_lost(s.matcher, s.lost_seen);
 	matcher__finish(s.matcher, now);
 

@@ -102,6 +102,7 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 	/* A threshold the ring cannot reach would leave only the timer. */
 	if (t->skel->rodata->wakeup_bytes > rb_bytes / 4)
 		t->skel->rodata->wakeup_bytes = rb_bytes / 4;
+	t->skel->rodata->wakeup_again_bytes = rb_bytes / 2;
 	bpf_map__set_max_entries(t->skel->maps.tracked_fds,
 				 opts->max_tracked_fds ?: DEFAULT_MAX_TRACKED);
 	bpf_map__set_max_entries(t->skel->maps.traced_pids,
@@ -189,10 +190,14 @@ int tracer__verify_fd(struct tracer *t, __u32 pid, int fd)
 		/*
 		 * Not open.  If the kernel still tracks it, no close we can
 		 * see happened: it went by a path we do not hook.  If not,
-		 * its CLOSE record is on the way (or was lost and counted).
+		 * its CLOSE record is on the way (or was lost and counted),
+		 * unless the map was too full to track it at all.
 		 */
+		__u64 st[FDT_STAT_MAX];
+
 		if (bpf_map__lookup_elem(t->skel->maps.tracked_fds, &k, sizeof(k),
-					 &(struct fdt_fd_val){}, sizeof(struct fdt_fd_val), 0))
+					 &(struct fdt_fd_val){}, sizeof(struct fdt_fd_val), 0) &&
+		    (tracer__stats(t, st) || !st[FDT_STAT_TRACK_FULL]))
 			return 0;
 		ret = 1;
 	} else {
@@ -272,7 +277,7 @@ int tracer__attach(struct tracer *t, char *errbuf, size_t errlen)
 
 int tracer__poll_fd(const struct tracer *t)
 {
-	return ring_buffer__epoll_fd(t->rb);
+	return bpf_map__fd(t->skel->maps.events);
 }
 
 int tracer__consume(struct tracer *t)
@@ -292,6 +297,20 @@ int tracer__stats(struct tracer *t, __u64 stats[FDT_STAT_MAX])
 		for (int c = 0; c < t->nr_cpus; c++)
 			stats[i] += vals[c];
 	}
+	return 0;
+}
+
+int tracer__lost(struct tracer *t, __u64 *lost)
+{
+	__u64 vals[t->nr_cpus];
+	__u32 key = FDT_STAT_LOST;
+
+	*lost = 0;
+	if (bpf_map__lookup_elem(t->skel->maps.stats, &key, sizeof(key), vals,
+				 sizeof(vals), 0))
+		return -errno;
+	for (int c = 0; c < t->nr_cpus; c++)
+		*lost += vals[c];
 	return 0;
 }
 

@@ -52,8 +52,15 @@ int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file 
 int tracer__verify_fd(struct tracer *t, __u32 pid, int fd);
 /* Attach every program; mounts tracefs if it is missing. */
 int tracer__attach(struct tracer *t, char *errbuf, size_t errlen);
-/* An fd that becomes readable when the ring buffer wants draining. */
+/*
+ * An fd that becomes readable when the kernel side asks to be drained.
+ * Watch it edge-triggered (EPOLLET) and call tracer__consume() on every
+ * pass of the event loop: level-triggered, it stays ready while a single
+ * record waits and the loop spins.
+ */
 int tracer__poll_fd(const struct tracer *t);
+/* Records lost in the kernel so far (ring buffer full). */
+int tracer__lost(struct tracer *t, __u64 *lost);
 /* Deliver every record waiting; number delivered or negative errno. */
 int tracer__consume(struct tracer *t);
 /* Sum the kernel's per-CPU counters (FDT_STAT_*). */
