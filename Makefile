@@ -11,7 +11,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Werror -std=gnu11
-CPPFLAGS += -I$(OUTPUT) -Ibpf -Isrc -DFDTRACE_VERSION='"$(VERSION)"'
+CPPFLAGS += -I$(OUTPUT) -Ibpf -Isrc
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf \
 	-Wall -Werror -Wno-unused-function
 LDLIBS   += -lbpf -lelf -lz
@@ -36,7 +36,7 @@ WORKLOADS  := $(patsubst tests/workloads/%.c,$(OUTPUT)/tests/%,$(WORKLOAD_SRCS))
 UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output
 
 .DELETE_ON_ERROR:
-.PHONY: all deps demo test unit-test check-root clean vmlinux bench
+.PHONY: all deps demo test unit-test check-root clean vmlinux bench FORCE
 
 all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS)
 
@@ -52,6 +52,14 @@ $(OUTPUT)/fdtrace.bpf.o: bpf/fdtrace.bpf.c | $(OUTPUT)
 $(OUTPUT)/fdtrace.skel.h: $(OUTPUT)/fdtrace.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name fdtrace_bpf > $@
+
+# Rewritten only when the version changes, so a commit rebuilds what
+# prints it and nothing else.
+$(OUTPUT)/version.h: FORCE | $(OUTPUT)
+	$(Q)echo '#define FDTRACE_VERSION "$(VERSION)"' > $@.tmp
+	$(Q)cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(OUTPUT)/obj/env.o $(OUTPUT)/obj/fdtrace.o: $(OUTPUT)/version.h
 
 # tracer.c includes the skeleton: it must exist before its dependency
 # file does.

@@ -256,8 +256,10 @@ static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 	v = bpf_map_lookup_elem(&tracked_fds, &k);
 	if (!v)
 		return;
+	/* Unwatched (the leak case): what epoll saw is all the record needs. */
 	emit_close(pid_tgid, fd, how,
-		   fd_file((struct task_struct *)bpf_get_current_task(), fd), v);
+		   v->watches ? fd_file((struct task_struct *)bpf_get_current_task(), fd) : NULL,
+		   v);
 	bpf_map_delete_elem(&tracked_fds, &k);
 }
 
@@ -335,12 +337,20 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	 * Any successful op makes the fd tracked, DEL included: a watch that
 	 * began before we attached still needs its close seen.
 	 */
-	if (!known) {
-		nv.file = (__u64)f;
-		nv.id = id;
-		if (bpf_map_update_elem(&tracked_fds, &k, &nv, BPF_ANY))
-			stat_inc(FDT_STAT_TRACK_FULL);
+	if (known) {
+		/* DEL of the file we track: in place, no map update */
+		if (op == FDT_EPOLL_CTL_DEL && v->watches)
+			v->watches--;
+		return 0;
 	}
+	nv.file = (__u64)f;
+	nv.id = id;
+	nv.watches = op == FDT_EPOLL_CTL_DEL ? 0 : 1;
+	if (op == FDT_EPOLL_CTL_ADD && v && v->file == (__u64)f)
+		nv.watches += v->watches;	/* another epoll instance */
+	nv.pad = 0;
+	if (bpf_map_update_elem(&tracked_fds, &k, &nv, BPF_ANY))
+		stat_inc(FDT_STAT_TRACK_FULL);
 	return 0;
 }
 
@@ -458,7 +468,7 @@ static long close_matching(struct bpf_map *map, struct fdt_fd_key *k,
 	if (c->how == FDT_CLOSE_RANGE) {
 		if ((__u32)k->fd < c->first || (__u32)k->fd > c->last)
 			return 0;
-		cur = fd_file(c->task, k->fd);
+		cur = v->watches ? fd_file(c->task, k->fd) : NULL;
 	} else {
 		cur = fd_file(c->task, k->fd);
 		if (cur && survived(cur, v))

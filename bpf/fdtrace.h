@@ -140,10 +140,17 @@ struct fdt_fd_val {
 	 */
 	__u64 file;
 	struct fdt_file id;
+	/*
+	 * Epoll instances watching it, as far as ADD and DEL tell.  A close
+	 * of an fd nobody watches cannot be closed_while_watched, so it
+	 * needs no look at the fd table.
+	 */
+	__u32 watches;
+	__u32 pad;
 };
 
 _Static_assert(sizeof(struct fdt_fd_key) == 8, "fdt_fd_key layout");
-_Static_assert(sizeof(struct fdt_fd_val) == 24, "fdt_fd_val layout");
+_Static_assert(sizeof(struct fdt_fd_val) == 32, "fdt_fd_val layout");
 _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
 _Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
 _Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 80, "fdt_rec_epoll_ctl layout");

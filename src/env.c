@@ -7,10 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "env.h"
+#include "version.h"
 
-#ifndef FDTRACE_VERSION
-#define FDTRACE_VERSION "unknown"
-#endif
 
 static const char doc[] =
 "Find file descriptors that outlive their epoll watch.\n"

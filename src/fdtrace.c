@@ -23,10 +23,8 @@
 #include "output.h"
 #include "procfs.h"
 #include "tracer.h"
+#include "version.h"
 
-#ifndef FDTRACE_VERSION
-#define FDTRACE_VERSION "unknown"
-#endif
 
 /*
  * Ring buffer records are stamped before they are committed, and another

@@ -147,7 +147,7 @@ int tracer__trace_pid(struct tracer *t, __u32 pid)
 int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file *file)
 {
 	struct fdt_fd_key k = { .pid = pid, .fd = fd };
-	struct fdt_fd_val v = { .file = 0, .id = *file };
+	struct fdt_fd_val v = { .file = 0, .id = *file, .watches = 1 };
 
 	if (bpf_map__update_elem(t->skel->maps.tracked_fds, &k, sizeof(k), &v,
 				 sizeof(v), BPF_NOEXIST) && errno != EEXIST)
