@@ -8,6 +8,18 @@
  * the tgid must be in traced_pids, and a close-like call must name an fd in
  * tracked_fds (an fd that epoll_ctl succeeded on).  Ordinary close()
  * traffic never reaches the ring buffer.
+ *
+ * Hook and map choices, as measured by `make bench` (bench/README.md):
+ *  - Per-syscall tracepoints, not raw_tp/tp_btf sys_enter/sys_exit: those
+ *    run for every syscall of every task (+120..140 ns on a getppid() that
+ *    fdtrace has no interest in); these cost only the calls we hook.
+ *  - One ring buffer record per event, reserved in place: batching would
+ *    need a per-CPU staging map and still one copy per event.
+ *  - A plain hash with BPF_F_NO_PREALLOC for tracked fds: preallocated,
+ *    no-prealloc and LRU hashes priced the same per update+delete, and an
+ *    LRU would silently evict fds whose close we must see.
+ *  - The default adaptive ring buffer wakeup costs ~3 us per record; see
+ *    rec_submit() for the wakeup policy instead.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
