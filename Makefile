@@ -81,9 +81,16 @@ $(OUTPUT)/tests/test_output: tests/test_output.c $(patsubst src/%.c,$(OUTPUT)/ob
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $^ -o $@
 
-$(OUTPUT)/tests/%: tests/workloads/%.c | $(OUTPUT)/tests
+# Every workload links the helpers in tests/lib, compiled once.
+WORKLOAD_LIB := $(OUTPUT)/obj/tests_lib_workload.o
+
+$(WORKLOAD_LIB): tests/lib/workload.c | $(OUTPUT)/obj
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $< -o $@ -lpthread
+	$(Q)$(CC) $(CPPFLAGS) -Itests/lib $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(OUTPUT)/tests/%: tests/workloads/%.c $(WORKLOAD_LIB) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/lib $(CFLAGS) -MMD -MP $< $(WORKLOAD_LIB) -o $@ -lpthread
 
 # Install whatever is missing (Debian packages); a no-op when all is there.
 deps:

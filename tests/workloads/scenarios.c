@@ -32,12 +32,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <linux/close_range.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,184 +42,24 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/*
- * How long past the grace period a scenario waits before it declares an
- * fd leaked: fdtrace must report a leak within grace + 1 s.
- */
-#define MARGIN_S	1.3
-#define MAX_FD		1024
-#define REPORT_FD	900	/* out of the way of the fds scenarios use */
+#include "workload.h"
+
 #define STATE_ENV	"FDT_WL_STATE"
 
-enum fd_state { ST_FREE, ST_WATCHED, ST_UNWATCHED, ST_LEAKED };
-
-struct fdinfo {
-	enum fd_state state;
-	int epfd;		/* epoll fd of the last watch */
-	int nwatch;		/* epoll sets the fd is in */
-	bool cloexec;
-	unsigned long long ino;
-	char type[16];
-};
-
-static struct env {
-	double grace;
-	const char *report;
-	const char *exec_as;	/* path to re-exec through (its name becomes comm) */
-	const char *scenario;
-	long count;
-	bool wait;
-	bool hold;
-	int stage;
-} env = {
+struct env env = {
 	.grace = 0.5,
 	.count = -1,		/* each scenario's own default */
 	.stage = 1,
 };
 
-static struct fdinfo fds[MAX_FD];
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int report_fd = 1;
+static const char *exec_as;	/* path to re-exec through (its name becomes comm) */
 static const char *self_path;
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "scenarios[%d]: ", getpid());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(3);
-}
-
-static double now(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - (time_t)s) * 1e9) };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static void get_comm(char *buf, size_t size)
-{
-	int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		die("open comm: %s", strerror(errno));
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n <= 0)
-		die("read comm");
-	buf[n] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-}
-
-/* One account line, one write(2). */
-static void rep(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0 || n >= (int)sizeof(line) - 1)
-		die("account line too long");
-	line[n++] = '\n';
-	if (write(report_fd, line, n) != n)
-		die("write report: %s", strerror(errno));
-}
-
-/* What the fd names, as fdtrace is expected to call it. */
-static void identify(int fd, unsigned long long *ino, char *type, size_t size)
-{
-	char path[64], link[128];
-	struct stat st;
-	ssize_t n;
-
-	if (fstat(fd, &st))
-		die("fstat %d: %s", fd, strerror(errno));
-	*ino = st.st_ino;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		die("readlink %s: %s", path, strerror(errno));
-	link[n] = 0;
-	if (!strncmp(link, "socket:", 7))
-		snprintf(type, size, "socket");
-	else if (!strncmp(link, "pipe:", 5))
-		snprintf(type, size, "pipe");
-	else if (!strcmp(link, "anon_inode:[eventfd]"))
-		snprintf(type, size, "eventfd");
-	else if (!strcmp(link, "anon_inode:[timerfd]"))
-		snprintf(type, size, "timerfd");
-	else if (!strcmp(link, "anon_inode:[signalfd]"))
-		snprintf(type, size, "signalfd");
-	else if (!strcmp(link, "anon_inode:[eventpoll]"))
-		snprintf(type, size, "epoll");
-	else
-		die("fd %d: unexpected file %s", fd, link);
-}
-
-static struct fdinfo *slot(int fd)
-{
-	if (fd < 0 || fd >= MAX_FD)
-		die("fd %d out of range", fd);
-	return &fds[fd];
-}
-
-static void watch_ev(int epfd, int fd, unsigned int events)
-{
-	struct epoll_event ev = { .events = events, .data.fd = fd };
-	struct fdinfo *f;
-
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev))
-		die("EPOLL_CTL_ADD %d to %d: %s", fd, epfd, strerror(errno));
-	pthread_mutex_lock(&lock);
-	f = slot(fd);
-	switch (f->state) {
-	case ST_FREE:
-		memset(f, 0, sizeof(*f));
-		identify(fd, &f->ino, f->type, sizeof(f->type));
-		f->cloexec = fcntl(fd, F_GETFD) & FD_CLOEXEC;
-		break;
-	case ST_WATCHED:
-		break;
-	case ST_UNWATCHED:
-	case ST_LEAKED:
-		rep("{\"ev\":\"rewatched\",\"fd\":%d,\"ino\":%llu,\"late\":%d}",
-		    fd, f->ino, f->state == ST_LEAKED);
-		break;
-	}
-	f->state = ST_WATCHED;
-	f->epfd = epfd;
-	f->nwatch++;
-	pthread_mutex_unlock(&lock);
-}
-
-static void watch(int epfd, int fd)
-{
-	watch_ev(epfd, fd, EPOLLIN);
-}
 
 static void modify(int epfd, int fd, unsigned int events)
 {
@@ -230,100 +67,6 @@ static void modify(int epfd, int fd, unsigned int events)
 
 	if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev))
 		die("EPOLL_CTL_MOD %d in %d: %s", fd, epfd, strerror(errno));
-}
-
-static void unwatch(int epfd, int fd)
-{
-	struct fdinfo *f;
-
-	if (epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL))
-		die("EPOLL_CTL_DEL %d from %d: %s", fd, epfd, strerror(errno));
-	pthread_mutex_lock(&lock);
-	f = slot(fd);
-	if (f->state != ST_WATCHED)
-		die("DEL of fd %d that is not watched", fd);
-	if (--f->nwatch == 0) {
-		f->state = ST_UNWATCHED;
-		f->epfd = epfd;
-		rep("{\"ev\":\"watch_end\",\"fd\":%d,\"epfd\":%d,\"ino\":%llu,"
-		    "\"type\":\"%s\",\"mono\":%.6f,\"real\":%.6f}",
-		    fd, epfd, f->ino, f->type, now(CLOCK_MONOTONIC),
-		    now(CLOCK_REALTIME));
-	}
-	pthread_mutex_unlock(&lock);
-}
-
-/* Account for fd having stopped existing (the caller closed it). */
-static void gone(int fd, const char *how)
-{
-	struct fdinfo *f;
-
-	pthread_mutex_lock(&lock);
-	f = slot(fd);
-	if (f->state == ST_UNWATCHED || f->state == ST_LEAKED)
-		rep("{\"ev\":\"closed\",\"fd\":%d,\"ino\":%llu,\"how\":\"%s\",\"late\":%d}",
-		    fd, f->ino, how, f->state == ST_LEAKED);
-	else if (f->state == ST_WATCHED)
-		die("fd %d closed while watched: not a scenario of this kind", fd);
-	f->state = ST_FREE;
-	pthread_mutex_unlock(&lock);
-}
-
-static void xclose(int fd)
-{
-	if (close(fd))
-		die("close %d: %s", fd, strerror(errno));
-	gone(fd, "close");
-}
-
-/*
- * Wait until every fd unwatched now has been so for longer than grace +
- * MARGIN, then say which ones fdtrace must have flagged.
- */
-static void settle(void)
-{
-	char comm[32];
-	int fd;
-
-	sleep_s(env.grace + MARGIN_S);
-	get_comm(comm, sizeof(comm));
-	pthread_mutex_lock(&lock);
-	for (fd = 0; fd < MAX_FD; fd++) {
-		struct fdinfo *f = &fds[fd];
-
-		if (f->state != ST_UNWATCHED)
-			continue;
-		f->state = ST_LEAKED;
-		rep("{\"ev\":\"leaked\",\"fd\":%d,\"epfd\":%d,\"ino\":%llu,"
-		    "\"type\":\"%s\",\"comm\":\"%s\"}",
-		    fd, f->epfd, f->ino, f->type, comm);
-	}
-	pthread_mutex_unlock(&lock);
-}
-
-static void wait_line(void)
-{
-	char c;
-
-	/* a line or EOF */
-	while (read(0, &c, 1) == 1 && c != '\n')
-		;
-}
-
-/* End of a scenario: --hold, then the process exit closes what is left. */
-static int finish(void)
-{
-	int fd;
-
-	if (env.hold) {
-		rep("{\"ev\":\"done\"}");
-		wait_line();
-	}
-	for (fd = 0; fd < MAX_FD; fd++)
-		if (fds[fd].state == ST_UNWATCHED || fds[fd].state == ST_LEAKED)
-			gone(fd, "exit");
-	rep("{\"ev\":\"exit\"}");
-	return 0;
 }
 
 /*
@@ -387,33 +130,6 @@ static void load_state(void)
 		s += used;
 	}
 	unsetenv(STATE_ENV);
-}
-
-static int xepoll(void)
-{
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-
-	if (ep < 0)
-		die("epoll_create1: %s", strerror(errno));
-	return ep;
-}
-
-static int xeventfd(void)
-{
-	int fd = eventfd(0, EFD_NONBLOCK);
-
-	if (fd < 0)
-		die("eventfd: %s", strerror(errno));
-	return fd;
-}
-
-static int xsocket(int flags)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | flags, 0);
-
-	if (fd < 0)
-		die("socket: %s", strerror(errno));
-	return fd;
 }
 
 static void xsocketpair(int sv[2])
@@ -1034,7 +750,7 @@ static int scn_exec_comm(void)
 		settle();
 		return finish();
 	}
-	if (!env.exec_as)
+	if (!exec_as)
 		die("exec_comm needs --exec-as");
 	ep = xepoll();
 	s = xsocket(SOCK_CLOEXEC);
@@ -1043,7 +759,7 @@ static int scn_exec_comm(void)
 	watch(ep, p[0]);
 	unwatch(ep, s);
 	unwatch(ep, p[0]);
-	reexec(env.exec_as);
+	reexec(exec_as);
 	return 1;
 }
 
@@ -1128,29 +844,14 @@ static int scn_churn(void)
 /* count create/ADD/DEL/close cycles as fast as possible (issue 3: 200000) */
 static int scn_burst(void)
 {
-	int ep = xepoll();
-	long i, n = env.count > 0 ? env.count : 200000;
-	struct epoll_event ev = { .events = EPOLLIN };
+	long n = env.count > 0 ? env.count : 200000;
 
-	for (i = 0; i < n; i++) {
-		int fd = eventfd(0, EFD_NONBLOCK);
-
-		if (fd < 0)
-			die("eventfd: %s", strerror(errno));
-		ev.data.fd = fd;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) || epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL))
-			die("epoll_ctl: %s", strerror(errno));
-		close(fd);
-	}
+	epoll_cycles(n);
 	rep("{\"ev\":\"counts\",\"watches_ended\":%ld,\"closed\":%ld}", n, n);
 	return finish();
 }
 
-static const struct scenario {
-	const char *name;
-	int (*fn)(void);
-	const char *desc;
-} scenarios[] = {
+static const struct scenario scenarios[] = {
 	{ "leak", scn_leak, "socketpair, pipe, eventfd unwatched; two closed, three leaked" },
 	{ "close", scn_close, "close(2) after DEL" },
 	{ "close_range", scn_close_range, "close_range(2) after DEL, plain and UNSHARE" },
@@ -1181,86 +882,55 @@ static const struct scenario {
 	{ "burst", scn_burst, "-n create/ADD/DEL/close cycles (default 200000)" },
 };
 
-static void usage(FILE *f)
-{
-	size_t i;
+static const struct option own_opts[] = {
+	{ "exec-as", required_argument, NULL, 'x' },
+	{ "stage2", no_argument, NULL, '2' },
+	{},
+};
 
-	fprintf(f, "usage: scenarios [-g GRACE] [-o REPORT] [-n N] [--wait] [--hold] "
-		   "[--exec-as PATH] SCENARIO\n\nscenarios:\n");
-	for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
-		fprintf(f, "  %-22s %s\n", scenarios[i].name, scenarios[i].desc);
+static bool own_opt(int c)
+{
+	switch (c) {
+	case 'x': exec_as = optarg; return true;
+	case '2': env.stage = 2; return true;
+	default: return false;
+	}
 }
+
+const struct workload workload = {
+	.name = "scenarios",
+	.scenarios = scenarios,
+	.nscenarios = sizeof(scenarios) / sizeof(scenarios[0]),
+	.own_usage = "[--exec-as PATH] ",
+	.own_opts = own_opts,
+	.own_opt = own_opt,
+};
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "grace", required_argument, NULL, 'g' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "wait", no_argument, NULL, 'w' },
-		{ "hold", no_argument, NULL, 'H' },
-		{ "exec-as", required_argument, NULL, 'x' },
-		{ "stage2", no_argument, NULL, '2' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
 	static char self[4096];
-	char comm[32];
-	size_t i;
+	const struct scenario *s;
+	int rc = parse_args(argc, argv);
 	ssize_t n;
-	int c;
 
-	while ((c = getopt_long(argc, argv, "g:o:n:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'g': env.grace = strtod(optarg, NULL); break;
-		case 'o': env.report = optarg; break;
-		case 'n': env.count = strtol(optarg, NULL, 10); break;
-		case 'w': env.wait = true; break;
-		case 'H': env.hold = true; break;
-		case 'x': env.exec_as = optarg; break;
-		case '2': env.stage = 2; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return 2;
-	}
-	env.scenario = argv[optind];
+	if (rc >= 0)
+		return rc;
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0)
 		die("readlink /proc/self/exe: %s", strerror(errno));
 	self[n] = 0;
 	self_path = self;
 
-	if (env.report) {
-		int fd = open(env.report, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-		if (fd < 0)
-			die("open %s: %s", env.report, strerror(errno));
-		report_fd = fcntl(fd, F_DUPFD_CLOEXEC, REPORT_FD);
-		if (report_fd < 0)
-			die("F_DUPFD: %s", strerror(errno));
-		close(fd);
-	}
+	/* without -o, the account goes to stdout */
+	report_fd = env.report ? open_report(env.report) : 1;
 	if (env.stage == 2)
 		load_state();
 
-	for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
-		if (strcmp(scenarios[i].name, env.scenario))
-			continue;
-		get_comm(comm, sizeof(comm));
-		rep("{\"ev\":\"begin\",\"pid\":%d,\"comm\":\"%s\",\"scenario\":\"%s\","
-		    "\"stage\":%d,\"grace\":%g}",
-		    getpid(), comm, env.scenario, env.stage, env.grace);
-		if (env.wait && env.stage == 1) {
-			rep("{\"ev\":\"ready\",\"pid\":%d}", getpid());
-			wait_line();
-		}
-		return scenarios[i].fn();
-	}
-	fprintf(stderr, "scenarios: unknown scenario '%s'\n", env.scenario);
-	usage(stderr);
-	return 2;
+	s = find_scenario();
+	if (!s)
+		return 2;
+	begin();
+	if (env.stage == 1)
+		ready();
+	return s->fn();
 }
