@@ -476,8 +476,33 @@ def attach_midflight(ctx):
     h.check_report(ft, [x], grace)
 
 
-def lost_run(ctx, n, *args):
-    ft = ctx.fdtrace(*args, "--", os.path.join(ctx.build, "tests", "rt_scenarios"), "-n", n, "cycles")
+def wait_banner(ft, timeout=20):
+    """Text mode: tracing has started once the banner is on stderr."""
+    end = time.time() + timeout
+    while not any(l.startswith("fdtrace: tracing") for l in ft.stderr_lines()):
+        h.check(time.time() < end and ft.running(),
+                f"no \"fdtrace: tracing\" banner on stderr: {ft.stderr_lines()[-3:]}")
+        time.sleep(0.02)
+
+
+def lost_run(ctx, n, *args, pause=False):
+    """
+    fdtrace ARGS -- sh -c 'sleep 0.3; exec rt_scenarios -n N cycles'.  With
+    pause, fdtrace is stopped (SIGSTOP) from just after it starts until well
+    after the burst is over, so a small ring must overflow however fast the
+    consumer is: the test never depends on winning a race.
+    """
+    gen = os.path.join(ctx.build, "tests", "rt_scenarios")
+    ft = ctx.fdtrace(*args, "--", "/bin/sh", "-c", f"sleep 0.3; exec {gen} -n {n} cycles")
+    if pause:
+        if "-j" in args:
+            ft.wait_start()
+        else:
+            wait_banner(ft)
+        ctx.sleep(0.05)     # the command is released right after the start line
+        ft.signal(signal.SIGSTOP)
+        ctx.sleep(2.0)      # the burst runs 0.3 s in, for well under a second
+        ft.signal(signal.SIGCONT)
     rc = ft.wait(30)
     h.check(rc == 0, f"fdtrace {' '.join(map(str, args))} -- rt_scenarios cycles: status {rc}: "
                      f"{ft.stderr_lines()[-3:]}")
@@ -488,19 +513,20 @@ def lost_run(ctx, n, *args):
 def lost_events_accounted(ctx):
     """--ringbuf-size 4: records + lost_events is every record the kernel made; the text output warns."""
     n = 20000
-    # -- COMMAND: EXEC (the traced child execs the command), then per cycle
-    # ADD, DEL, CLOSE, then EXIT.  A ring far larger than the burst
-    # (60002 x 88 bytes) proves the count with nothing lost.
-    want = 3 * n + 2
+    # -- COMMAND: EXEC (the traced child execs sh), EXEC (sh execs the
+    # generator), then per cycle ADD, DEL, CLOSE, then EXIT.  A ring far
+    # larger than the burst (60003 x 88 bytes) proves the count with
+    # nothing lost.
+    want = 3 * n + 3
     ft = lost_run(ctx, n, "-j", "--ringbuf-size", 16384)
     t = ft.events()[-1]
     ctx.log(f"16 MiB ring: {t}")
     h.check(t["event"] == "totals" and t["lost_events"] == 0,
             f"events lost even with a 16 MiB ring: {t}")
-    h.check(t["records"] == want, f"{t['records']} records without loss, expected 3 x {n} + 2 = {want}")
+    h.check(t["records"] == want, f"{t['records']} records without loss, expected 3 x {n} + 3 = {want}")
     h.check(t["watches_ended"] == n, f"watches_ended {t['watches_ended']}, expected {n}")
 
-    ft = lost_run(ctx, n, "-j", "--ringbuf-size", 4)
+    ft = lost_run(ctx, n, "-j", "--ringbuf-size", 4, pause=True)
     evs = ft.events()
     t = evs[-1]
     ctx.log(f"4 KiB ring: {t}")
@@ -513,7 +539,7 @@ def lost_events_accounted(ctx):
     h.check(lost and lost[-1]["lost_events"] == t["lost_events"],
             f"the \"lost\" events do not add up to the totals' {t['lost_events']}: {lost}")
 
-    ft = lost_run(ctx, n, "--ringbuf-size", 4)
+    ft = lost_run(ctx, n, "--ringbuf-size", 4, pause=True)
     out = ft.stdout_lines()
     warn = [l for l in out if re.match(r"fdtrace: WARNING: (\d+) events? lost", l)]
     h.check(len(warn) == 1, f"no single WARNING line about lost events in the text output: {out[-3:]}")
