@@ -36,7 +36,7 @@ WORKLOADS  := $(patsubst tests/workloads/%.c,$(OUTPUT)/tests/%,$(WORKLOAD_SRCS))
 UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output
 
 .DELETE_ON_ERROR:
-.PHONY: all deps demo test unit-test check-root clean vmlinux bench FORCE
+.PHONY: all deps demo test unit-test clean vmlinux bench install FORCE
 
 all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS)
 
@@ -117,6 +117,10 @@ bench: deps
 # Regenerate the committed vmlinux.h from the running kernel's BTF.
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
+
+PREFIX ?= /usr/local
+install: $(OUTPUT)/fdtrace
+	install -D -m 0755 $(OUTPUT)/fdtrace $(DESTDIR)$(PREFIX)/sbin/fdtrace
 
 clean:
 	rm -rf $(OUTPUT)
