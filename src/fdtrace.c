@@ -295,16 +295,118 @@ static void session_free(struct session *s)
 	output__free(s->out);
 }
 
+/* The -p targets exist and are not us.  0 or -1 (reported). */
+static int check_targets(struct session *s)
+{
+	for (size_t i = 0; i < s->env.nr_pids; i++) {
+		if ((pid_t)s->env.pids[i] == getpid()) {
+			output__error(s->out, "refusing to trace fdtrace itself (pid %u)", s->env.pids[i]);
+			return -1;
+		}
+		if (procfs__check_pid(s->env.pids[i])) {
+			output__error(s->out, "no such process: %u", s->env.pids[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Load, choose the targets, attach, then learn what they already watch:
+ * after attaching, so nothing in between is missed.  0 or -1 (reported).
+ */
+static int start_tracing(struct session *s, const sigset_t *blocked)
+{
+	struct tracer_opts topts = {
+		.on_record = on_record,
+		.ctx = s,
+		.follow = s->env.follow,
+		.verbose = s->env.verbose,
+		.ringbuf_bytes = s->env.ringbuf_bytes,
+		.max_tracked_fds = s->env.max_tracked_fds,
+	};
+	char errbuf[256];
+	int err = 0;
+
+	s->tracer = tracer__new(&topts, errbuf, sizeof(errbuf));
+	if (!s->tracer) {
+		output__error(s->out, "%s", errbuf);
+		return -1;
+	}
+	for (size_t i = 0; i < s->env.nr_pids && !err; i++)
+		err = tracer__trace_pid(s->tracer, s->env.pids[i]);
+	if (!err && s->cmd)
+		err = tracer__trace_pid(s->tracer, command__pid(s->cmd));
+	if (err) {
+		output__error(s->out, "cannot trace process: %s", strerror(-err));
+		return -1;
+	}
+	if (tracer__attach(s->tracer, errbuf, sizeof(errbuf))) {
+		output__error(s->out, "%s", errbuf);
+		return -1;
+	}
+	err = setup_loop(s, blocked);
+	if (err) {
+		/* The only likely cause: a -p target exited meanwhile. */
+		output__error(s->out, "cannot watch targets: %s", strerror(-err));
+		return -1;
+	}
+
+	for (size_t i = 0; i < s->env.nr_pids; i++) {
+		char comm[FDT_COMM_LEN] = "?";
+
+		procfs__comm(s->env.pids[i], comm, sizeof(comm));
+		matcher__add_pid(s->matcher, s->env.pids[i], comm, clock__mono_ns());
+		seed_watches(s, s->env.pids[i]);
+	}
+	if (s->cmd) {
+		const char *base = strrchr(s->env.command[0], '/');
+
+		matcher__add_pid(s->matcher, command__pid(s->cmd),
+				 base ? base + 1 : s->env.command[0], clock__mono_ns());
+	}
+	if (s->seed_untracked)
+		output__warn(s->out, "%llu existing watches not tracked in the kernel (--max-fds too small)",
+			     (unsigned long long)s->seed_untracked);
+	return 0;
+}
+
+/* Drain, report what is due, then the summaries and totals. */
+static void finish_tracing(struct session *s)
+{
+	__u64 now;
+
+	tracer__consume(s->tracer);
+	now = clock__mono_ns();
+	matcher__tick(s->matcher, now);
+	check_lost(s, now);
+	report_dropped(s);
+	matcher__set_lost(s->matcher, s->lost_seen);
+	matcher__finish(s->matcher, now);
+}
+
+/* fdtrace's exit status: COMMAND's if it ran and exited, else 0. */
+static int exit_status(struct session *s)
+{
+	if (!s->cmd)
+		return 0;
+	/* Stopped because the command exited: collect its status. */
+	if (!s->cmd_exited && !s->stop && !tracer__any_traced(s->tracer) &&
+	    waitpid(command__pid(s->cmd), &s->cmd_status, 0) == command__pid(s->cmd))
+		s->cmd_exited = true;
+	if (!s->cmd_exited)
+		return 0;
+	return WIFEXITED(s->cmd_status) ? WEXITSTATUS(s->cmd_status)
+					: 128 + WTERMSIG(s->cmd_status);
+}
+
 int main(int argc, char **argv)
 {
 	static struct session s = { .epfd = -1, .sigfd = -1 };
 	struct output_opts oopts = {};
 	struct matcher_opts mopts = {};
-	struct tracer_opts topts = {};
 	sigset_t blocked, orig;
-	char errbuf[256];
-	int err = 0, status = 2;
-	__u64 now;
+	int err, status = 2;
 
 	memset(s.pidfds, -1, sizeof(s.pidfds));
 	env__parse(&s.env, argc, argv);
@@ -316,18 +418,8 @@ int main(int argc, char **argv)
 		output__error(NULL, "cannot set up output: %s", strerror(errno));
 		return 2;
 	}
-
-	for (size_t i = 0; i < s.env.nr_pids; i++) {
-		if ((pid_t)s.env.pids[i] == getpid()) {
-			output__error(s.out, "refusing to trace fdtrace itself (pid %u)", s.env.pids[i]);
-			goto out;
-		}
-		err = procfs__check_pid(s.env.pids[i]);
-		if (err) {
-			output__error(s.out, "no such process: %u", s.env.pids[i]);
-			goto out;
-		}
-	}
+	if (check_targets(&s))
+		goto out;
 
 	mopts.grace_ns = s.env.grace_ns;
 	mopts.report = output__report;
@@ -358,54 +450,9 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-
-	topts.on_record = on_record;
-	topts.ctx = &s;
-	topts.follow = s.env.follow;
-	topts.verbose = s.env.verbose;
-	topts.ringbuf_bytes = s.env.ringbuf_bytes;
-	topts.max_tracked_fds = s.env.max_tracked_fds;
-	s.tracer = tracer__new(&topts, errbuf, sizeof(errbuf));
-	if (!s.tracer) {
-		output__error(s.out, "%s", errbuf);
+	if (start_tracing(&s, &blocked))
 		goto out;
-	}
-	for (size_t i = 0; i < s.env.nr_pids; i++)
-		if ((err = tracer__trace_pid(s.tracer, s.env.pids[i])))
-			break;
-	if (!err && s.cmd)
-		err = tracer__trace_pid(s.tracer, command__pid(s.cmd));
-	if (err) {
-		output__error(s.out, "cannot trace process: %s", strerror(-err));
-		goto out;
-	}
-	if (tracer__attach(s.tracer, errbuf, sizeof(errbuf))) {
-		output__error(s.out, "%s", errbuf);
-		goto out;
-	}
-	err = setup_loop(&s, &blocked);
-	if (err) {
-		/* The only likely cause: a -p target exited meanwhile. */
-		output__error(s.out, "cannot watch targets: %s", strerror(-err));
-		goto out;
-	}
 
-	for (size_t i = 0; i < s.env.nr_pids; i++) {
-		char comm[FDT_COMM_LEN] = "?";
-
-		procfs__comm(s.env.pids[i], comm, sizeof(comm));
-		matcher__add_pid(s.matcher, s.env.pids[i], comm, clock__mono_ns());
-		seed_watches(&s, s.env.pids[i]);
-	}
-	if (s.cmd) {
-		const char *base = strrchr(s.env.command[0], '/');
-
-		matcher__add_pid(s.matcher, command__pid(s.cmd),
-				 base ? base + 1 : s.env.command[0], clock__mono_ns());
-	}
-	if (s.seed_untracked)
-		output__warn(s.out, "%llu existing watches not tracked in the kernel (--max-fds too small)",
-			     (unsigned long long)s.seed_untracked);
 	start_banner(&s);
 	if (s.cmd) {
 		err = command__release(s.cmd);
@@ -420,25 +467,8 @@ int main(int argc, char **argv)
 		output__error(s.out, "event loop failed: %s", strerror(-err));
 		goto out;
 	}
-
-	tracer__consume(s.tracer);
-	now = clock__mono_ns();
-	matcher__tick(s.matcher, now);
-	check_lost(&s, now);
-	report_dropped(&s);
-	matcher__set_lost(s.matcher, s.lost_seen);
-	matcher__finish(s.matcher, now);
-
-	status = 0;
-	if (s.cmd) {
-		/* Stopped because the command exited: collect its status. */
-		if (!s.cmd_exited && !s.stop && !tracer__any_traced(s.tracer) &&
-		    waitpid(command__pid(s.cmd), &s.cmd_status, 0) == command__pid(s.cmd))
-			s.cmd_exited = true;
-		if (s.cmd_exited)
-			status = WIFEXITED(s.cmd_status) ? WEXITSTATUS(s.cmd_status)
-							  : 128 + WTERMSIG(s.cmd_status);
-	}
+	finish_tracing(&s);
+	status = exit_status(&s);
 out:
 	session_free(&s);
 	return status;
