@@ -303,7 +303,15 @@ static int check_targets(struct session *s)
 			output__error(s->out, "refusing to trace fdtrace itself (pid %u)", s->env.pids[i]);
 			return -1;
 		}
-		if (procfs__check_pid(s->env.pids[i])) {
+		__u32 tgid = 0;
+		int err = procfs__check_pid(s->env.pids[i], &tgid);
+
+		if (err == -EINVAL) {
+			output__error(s->out, "%u is a thread of process %u: trace %u",
+				      s->env.pids[i], tgid, tgid);
+			return -1;
+		}
+		if (err) {
 			output__error(s->out, "no such process: %u", s->env.pids[i]);
 			return -1;
 		}

@@ -26,7 +26,7 @@ static int read_small(const char *path, char *buf, size_t len)
 	return n;
 }
 
-int procfs__check_pid(__u32 pid)
+int procfs__check_pid(__u32 pid, __u32 *tgid)
 {
 	char path[64], buf[512], *p;
 	int n;
@@ -42,9 +42,8 @@ int procfs__check_pid(__u32 pid)
 	p = strstr(buf, "\nTgid:");
 	if (!p)
 		return -ESRCH;
-	if ((__u32)strtoul(p + 6, NULL, 10) != pid)
-		return -ESRCH;
-	return 0;
+	*tgid = strtoul(p + 6, NULL, 10);
+	return *tgid == pid ? 0 : -EINVAL;
 }
 
 int procfs__comm(__u32 pid, char *buf, size_t len)

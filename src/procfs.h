@@ -6,8 +6,11 @@
 #include <stddef.h>
 #include <linux/types.h>
 
-/* 0 if pid is a live process (a thread group leader), else -ESRCH etc. */
-int procfs__check_pid(__u32 pid);
+/*
+ * 0 if pid is a live process (a thread group leader); -ESRCH if there is
+ * no such task; -EINVAL if it is a thread of process *tgid.
+ */
+int procfs__check_pid(__u32 pid, __u32 *tgid);
 /* The process name, as in /proc/PID/comm, without the newline. */
 int procfs__comm(__u32 pid, char *buf, size_t len);
 

@@ -19,9 +19,13 @@
 #define TRACEFS		"/sys/kernel/tracing"
 #define DEBUGFS_TRACING	"/sys/kernel/debug/tracing"
 
+#define MAX_LINKS	16
+
 struct tracer {
 	struct fdtrace_bpf *skel;
 	struct ring_buffer *rb;
+	struct bpf_link *links[MAX_LINKS];
+	int nr_links;
 	record_fn on_record;
 	void *ctx;
 	int nr_cpus;
@@ -251,8 +255,8 @@ int tracer__attach(struct tracer *t, char *errbuf, size_t errlen)
 	if (err)
 		return err;
 	/*
-	 * Attach one program at a time to name the one that fails; the
-	 * skeleton owns the links and destroys them in tracer__free().
+	 * One program at a time, to name the one that fails; the links are
+	 * destroyed in tracer__free(), which detaches everything.
 	 */
 	bpf_object__for_each_program(prog, t->skel->obj) {
 		/* The iterator is run on demand by tracer__verify_fd() */
@@ -266,11 +270,12 @@ int tracer__attach(struct tracer *t, char *errbuf, size_t errlen)
 			       strerror(-err));
 			return err;
 		}
-		/* Hand the link to the skeleton so __destroy() detaches it. */
-		for (size_t i = 0; i < (size_t)t->skel->skeleton->prog_cnt; i++) {
-			if (*t->skel->skeleton->progs[i].prog == prog)
-				*t->skel->skeleton->progs[i].link = link;
+		if (t->nr_links == MAX_LINKS) {
+			bpf_link__destroy(link);
+			errmsg(errbuf, errlen, "too many BPF programs (raise MAX_LINKS)");
+			return -E2BIG;
 		}
+		t->links[t->nr_links++] = link;
 	}
 	return 0;
 }
@@ -318,6 +323,8 @@ void tracer__free(struct tracer *t)
 {
 	if (!t)
 		return;
+	while (t->nr_links)
+		bpf_link__destroy(t->links[--t->nr_links]);
 	ring_buffer__free(t->rb);
 	fdtrace_bpf__destroy(t->skel);
 	free(t);
