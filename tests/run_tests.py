@@ -721,6 +721,21 @@ def cli_errors(ctx):
     sleeper = Proc(ctx, ["/bin/sleep", "60"], name="sleep")
     expect_usage_error(ctx, ["-p", f"{sleeper.pid},{pid}"], "one of two pids nonexistent")
     expect_usage_error(ctx, ["-p", sleeper.pid, "-p", pid], "second -p nonexistent")
+    # a thread id is a task but not a process: fdtrace names the process
+    threaded = Proc(ctx, [PYTHON, "-c", "import threading, time\n"
+                          "t = threading.Thread(target=time.sleep, args=(60,), daemon=True)\n"
+                          "t.start(); print(t.native_id, flush=True); time.sleep(60)"],
+                    name="threaded")
+    end = time.time() + 10
+    while not threaded.stdout_lines() and time.time() < end:
+        time.sleep(0.05)
+    check(threaded.stdout_lines(), "the threaded helper printed no thread id")
+    tid = int(threaded.stdout_lines()[0])
+    ft = ctx.fdtrace("-p", tid)
+    rc = ft.wait(20)
+    err = ft.stderr_lines()
+    check(rc == 2 and err == [f"fdtrace: {tid} is a thread of process {threaded.pid}: trace {threaded.pid}"],
+          f"-p THREAD-ID: status {rc}, stderr {err}")
 
 
 @test()
