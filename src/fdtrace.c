@@ -89,7 +89,7 @@ static void check_lost(struct session *s, __u64 now)
 {
 	__u64 lost;
 
-	if (tracer__lost(s->tracer, &lost))
+	if (tracer__stat(s->tracer, FDT_STAT_LOST, &lost))
 		return;
 	if (lost > s->lost_seen) {
 		s->lost_seen = lost;
@@ -100,16 +100,14 @@ static void check_lost(struct session *s, __u64 now)
 /* What the kernel side could not keep track of: said once, at the end. */
 static void report_dropped(struct session *s)
 {
-	__u64 st[FDT_STAT_MAX];
+	__u64 n;
 
-	if (tracer__stats(s->tracer, st))
-		return;
-	if (st[FDT_STAT_TRACK_FULL])
+	if (!tracer__stat(s->tracer, FDT_STAT_TRACK_FULL, &n) && n)
 		output__warn(s->out, "%llu fds epoll touched could not be tracked (--max-fds is full): their closes were not seen",
-			     (unsigned long long)st[FDT_STAT_TRACK_FULL]);
-	if (st[FDT_STAT_PROC_FULL])
+			     (unsigned long long)n);
+	if (!tracer__stat(s->tracer, FDT_STAT_PROC_FULL, &n) && n)
 		output__warn(s->out, "%llu forked children could not be followed (too many traced processes)",
-			     (unsigned long long)st[FDT_STAT_PROC_FULL]);
+			     (unsigned long long)n);
 }
 
 static void handle_signals(struct session *s)

@@ -197,11 +197,11 @@ int tracer__verify_fd(struct tracer *t, __u32 pid, int fd)
 		 * its CLOSE record is on the way (or was lost and counted),
 		 * unless the map was too full to track it at all.
 		 */
-		__u64 st[FDT_STAT_MAX];
+		__u64 full;
 
 		if (bpf_map__lookup_elem(t->skel->maps.tracked_fds, &k, sizeof(k),
 					 &(struct fdt_fd_val){}, sizeof(struct fdt_fd_val), 0) &&
-		    (tracer__stats(t, st) || !st[FDT_STAT_TRACK_FULL]))
+		    (tracer__stat(t, FDT_STAT_TRACK_FULL, &full) || !full))
 			return 0;
 		ret = 1;
 	} else {
@@ -290,32 +290,16 @@ int tracer__consume(struct tracer *t)
 	return ring_buffer__consume(t->rb);
 }
 
-int tracer__stats(struct tracer *t, __u64 stats[FDT_STAT_MAX])
+int tracer__stat(struct tracer *t, __u32 idx, __u64 *val)
 {
 	__u64 vals[t->nr_cpus];
 
-	for (__u32 i = 0; i < FDT_STAT_MAX; i++) {
-		stats[i] = 0;
-		if (bpf_map__lookup_elem(t->skel->maps.stats, &i, sizeof(i), vals,
-					 sizeof(vals), 0))
-			return -errno;
-		for (int c = 0; c < t->nr_cpus; c++)
-			stats[i] += vals[c];
-	}
-	return 0;
-}
-
-int tracer__lost(struct tracer *t, __u64 *lost)
-{
-	__u64 vals[t->nr_cpus];
-	__u32 key = FDT_STAT_LOST;
-
-	*lost = 0;
-	if (bpf_map__lookup_elem(t->skel->maps.stats, &key, sizeof(key), vals,
+	*val = 0;
+	if (bpf_map__lookup_elem(t->skel->maps.stats, &idx, sizeof(idx), vals,
 				 sizeof(vals), 0))
 		return -errno;
 	for (int c = 0; c < t->nr_cpus; c++)
-		*lost += vals[c];
+		*val += vals[c];
 	return 0;
 }
 

@@ -59,12 +59,10 @@ int tracer__attach(struct tracer *t, char *errbuf, size_t errlen);
  * record waits and the loop spins.
  */
 int tracer__poll_fd(const struct tracer *t);
-/* Records lost in the kernel so far (ring buffer full). */
-int tracer__lost(struct tracer *t, __u64 *lost);
 /* Deliver every record waiting; number delivered or negative errno. */
 int tracer__consume(struct tracer *t);
-/* Sum the kernel's per-CPU counters (FDT_STAT_*). */
-int tracer__stats(struct tracer *t, __u64 stats[FDT_STAT_MAX]);
+/* One kernel counter (FDT_STAT_*), summed over CPUs: one bpf() call. */
+int tracer__stat(struct tracer *t, __u32 idx, __u64 *val);
 /* Detach and free; nothing stays attached. */
 void tracer__free(struct tracer *t);
 
