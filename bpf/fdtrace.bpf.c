@@ -382,8 +382,12 @@ static __always_inline void dup_onto(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	int oldfd = ctx->args[0], newfd = ctx->args[1];
+	struct fdt_fd_key k = { .pid = pid_tgid >> 32, .fd = newfd };
 
-	if (!is_traced(pid_tgid >> 32) || oldfd == newfd)
+	if (!is_traced(k.pid) || oldfd == newfd)
+		return;
+	/* The hash lookup first: most dups land on fds epoll never saw. */
+	if (!bpf_map_lookup_elem(&tracked_fds, &k))
 		return;
 	if (!fd_file((struct task_struct *)bpf_get_current_task(), oldfd))
 		return;	/* EBADF: newfd is left alone */
