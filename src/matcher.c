@@ -842,11 +842,14 @@ static int on_close(struct matcher *m, const struct fdt_rec_close *r)
 	return 0;
 }
 
-static const struct fd_ent *sort_tab;
+struct fd_slot {
+	__s32 fd;
+	__u32 slot;
+};
 
-static int slot_fd_cmp(const void *a, const void *b)
+static int fd_slot_cmp(const void *a, const void *b)
 {
-	__s32 fa = sort_tab[*(const __u32 *)a].fd, fb = sort_tab[*(const __u32 *)b].fd;
+	__s32 fa = ((const struct fd_slot *)a)->fd, fb = ((const struct fd_slot *)b)->fd;
 
 	return fa < fb ? -1 : fa > fb;
 }
@@ -858,26 +861,28 @@ static int slot_fd_cmp(const void *a, const void *b)
 static void exit_resolve_leaks(struct matcher *m, __u32 pidx, __u64 ts)
 {
 	struct proc *p = &m->procs[pidx];
-	__u32 i, n = 0, cap = p->tab ? 1u << p->bits : 0, *slots;
+	__u32 i, n = 0, cap = p->tab ? 1u << p->bits : 0;
+	struct fd_slot *v;
 
 	if (!p->st.open_leaks)
 		return;
-	slots = malloc(p->st.open_leaks * sizeof(*slots));
+	v = malloc(p->st.open_leaks * sizeof(*v));
 	for (i = 0; i < cap; i++) {
 		if (p->tab[i].state != FD_LEAKED)
 			continue;
-		if (!slots)	/* no memory: hash order will do */
+		if (!v) {	/* no memory: hash order will do */
 			account_close(m, pidx, &p->tab[i], ts, RESOLVE_EXIT);
-		else
-			slots[n++] = i;
+			continue;
+		}
+		v[n].fd = p->tab[i].fd;
+		v[n++].slot = i;
 	}
-	if (!slots)
+	if (!v)
 		return;
-	sort_tab = p->tab;
-	qsort(slots, n, sizeof(*slots), slot_fd_cmp);
+	qsort(v, n, sizeof(*v), fd_slot_cmp);
 	for (i = 0; i < n; i++)
-		account_close(m, pidx, &p->tab[slots[i]], ts, RESOLVE_EXIT);
-	free(slots);
+		account_close(m, pidx, &p->tab[v[i].slot], ts, RESOLVE_EXIT);
+	free(v);
 }
 
 static int on_proc_exit(struct matcher *m, const struct fdt_rec_proc *r)
