@@ -39,4 +39,17 @@
 	X(corrected, CNT_COUNTER, "corrected",				\
 	  "fds that went away by a path no record showed, caught by the check before a report")
 
+/*
+ * Totals over the whole run, X(name, help): the JSON totals keys.
+ * lost_events is set by the caller (matcher__set_lost()).
+ */
+#define FDT_TOTALS(X)							\
+	X(processes, "processes traced that touched epoll or were named")	\
+	X(watches_ended, "watches ended, all processes")		\
+	X(leaks, "leaks reported, all processes")			\
+	X(open_leaks, "reported leaks not resolved yet")		\
+	X(lost_events, "records the kernel could not deliver")		\
+	X(records, "records applied")					\
+	X(bad_records, "records truncated or of unknown type: skipped")
+
 #endif /* __FDTRACE_COUNTERS_H */

@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap.h"
+#include "htab.h"
 #include "matcher.h"
 
 #define NONE		((__u32)-1)
@@ -37,7 +39,6 @@
 #define FDTAB_MIN_BITS	3
 #define PIDTAB_MIN_BITS	4
 #define PROCS_MIN	16
-#define HEAP_MIN	64
 
 enum fd_state {
 	FD_EMPTY = 0,	/* free slot: a calloc'd table is all empty */
@@ -46,6 +47,7 @@ enum fd_state {
 	FD_LEAKED,	/* reported as a leak, still open */
 };
 
+/* An htab entry: the key (fd) first, then state, 0 only in a free slot. */
 struct fd_ent {
 	__s32 fd;
 	__u8 state;		/* enum fd_state */
@@ -65,9 +67,7 @@ struct proc {
 	__u64 first_ts;
 	char comm[FDT_COMM_LEN];
 	struct proc_stats st;
-	struct fd_ent *tab;	/* NULL until the first fd is tracked */
-	__u32 nr;
-	__u8 bits;		/* table has 1 << bits slots */
+	struct htab fds;	/* struct fd_ent by fd */
 	/*
 	 * Known only from fork or exec so far, with no epoll activity: no
 	 * summary.  With --follow a build or a shell forks hundreds of
@@ -77,15 +77,11 @@ struct proc {
 	__u8 quiet;
 };
 
-struct heap_node {
-	__u64 del_ts;
-	__u32 proc;
-	__u32 slot;
-};
-
+/* An htab entry of the pid table */
 struct pid_slot {
 	__u32 pid;
-	__u32 idx;		/* NONE: empty */
+	__u8 used;
+	__u32 idx;		/* into matcher.procs */
 };
 
 struct matcher {
@@ -97,8 +93,7 @@ struct matcher {
 	__u32 free_proc;
 	__u32 nr_procs;
 
-	struct pid_slot *pids;
-	__u8 pid_bits;
+	struct htab pids;	/* struct pid_slot by pid */
 
 	/*
 	 * Records come in bursts from one process; remembering the last one
@@ -107,18 +102,11 @@ struct matcher {
 	__u32 last_pid;
 	__u32 last_idx;
 
-	struct heap_node *heap;
-	__u32 heap_nr;
-	__u32 heap_cap;
+	/* Ended watches by del_ts; node.a: process index, node.b: fd */
+	struct heap heap;
 
 	struct totals tot;
 };
-
-/* Fibonacci hashing: fds and pids are small dense integers. */
-static inline __u32 hash32(__u32 key, __u8 bits)
-{
-	return (key * 0x9E3779B9u) >> (32 - bits);
-}
 
 static inline bool file_known(const struct fdt_file *f)
 {
@@ -143,209 +131,87 @@ static void emit(struct matcher *m, const struct report *r)
 		m->opts.report(m->opts.ctx, r);
 }
 
-/* ---- heap of ended watches, ordered by del_ts ---- */
+/* ---- containers: fd tables, pid table and heap tell each other of moves ---- */
+
+static inline struct fd_ent *fd_at(struct proc *p, __u32 slot)
+{
+	return htab__at(&p->fds, slot);
+}
 
 static inline struct fd_ent *node_ent(struct matcher *m, const struct heap_node *n)
 {
-	return &m->procs[n->proc].tab[n->slot];
+	return fd_at(&m->procs[n->a], n->b);
 }
 
-static bool node_before(struct matcher *m, const struct heap_node *a,
-			const struct heap_node *b)
+/* ties in (pid, fd) order, so reports do not depend on heap history */
+static bool node_tie(void *ctx, const struct heap_node *x, const struct heap_node *y)
 {
-	__u32 pa, pb;
+	struct matcher *m = ctx;
+	__u32 px = m->procs[x->a].pid, py = m->procs[y->a].pid;
 
-	if (a->del_ts != b->del_ts)
-		return a->del_ts < b->del_ts;
-	/* ties in (pid, fd) order, so reports do not depend on heap history */
-	pa = m->procs[a->proc].pid;
-	pb = m->procs[b->proc].pid;
-	if (pa != pb)
-		return pa < pb;
-	return node_ent(m, a)->fd < node_ent(m, b)->fd;
+	if (px != py)
+		return px < py;
+	return node_ent(m, x)->fd < node_ent(m, y)->fd;
 }
 
-static inline void heap_put(struct matcher *m, __u32 i, const struct heap_node *n)
+static void node_moved(void *ctx, const struct heap_node *n, __u32 idx)
 {
-	m->heap[i] = *n;
-	node_ent(m, n)->heap_idx = i;
+	node_ent(ctx, n)->heap_idx = idx;
 }
 
-static void heap_sift_up(struct matcher *m, __u32 i)
+/* An fd entry moved inside its table: its heap node follows it. */
+static void fd_moved(void *ctx, void *ent, __u32 slot)
 {
-	struct heap_node n = m->heap[i];
+	struct matcher *m = ctx;
+	struct fd_ent *e = ent;
 
-	while (i > 0) {
-		__u32 parent = (i - 1) / 2;
-
-		if (!node_before(m, &n, &m->heap[parent]))
-			break;
-		heap_put(m, i, &m->heap[parent]);
-		i = parent;
-	}
-	heap_put(m, i, &n);
+	if (e->heap_idx != NONE)
+		m->heap.v[e->heap_idx].b = slot;
 }
 
-static void heap_sift_down(struct matcher *m, __u32 i)
+static int heap_push(struct matcher *m, __u32 pidx, __u32 slot, __u64 del_ts)
 {
-	struct heap_node n = m->heap[i];
+	struct heap_node n = { .key = del_ts, .a = pidx, .b = slot };
 
-	for (;;) {
-		__u32 c = 2 * i + 1;
-
-		if (c >= m->heap_nr)
-			break;
-		if (c + 1 < m->heap_nr && node_before(m, &m->heap[c + 1], &m->heap[c]))
-			c++;
-		if (!node_before(m, &m->heap[c], &n))
-			break;
-		heap_put(m, i, &m->heap[c]);
-		i = c;
-	}
-	heap_put(m, i, &n);
+	return heap__push(&m->heap, &n);
 }
 
-static int heap_push(struct matcher *m, __u32 proc, __u32 slot, __u64 del_ts)
+static void heap_remove(struct matcher *m, __u32 idx)
 {
-	struct heap_node n = { .del_ts = del_ts, .proc = proc, .slot = slot };
-
-	if (m->heap_nr == m->heap_cap) {
-		__u32 cap = m->heap_cap ? m->heap_cap * 2 : HEAP_MIN;
-		struct heap_node *h = realloc(m->heap, (size_t)cap * sizeof(*h));
-
-		if (!h)
-			return -ENOMEM;
-		m->heap = h;
-		m->heap_cap = cap;
-	}
-	m->heap[m->heap_nr] = n;
-	heap_sift_up(m, m->heap_nr++);
-	return 0;
+	node_ent(m, &m->heap.v[idx])->heap_idx = NONE;
+	heap__remove(&m->heap, idx);
 }
 
-static void heap_remove(struct matcher *m, __u32 i)
+static inline __u32 fd_find(const struct proc *p, __s32 fd)
 {
-	struct heap_node last;
-
-	node_ent(m, &m->heap[i])->heap_idx = NONE;
-	last = m->heap[--m->heap_nr];
-	if (i == m->heap_nr)
-		return;
-	heap_put(m, i, &last);
-	if (i > 0 && node_before(m, &last, &m->heap[(i - 1) / 2]))
-		heap_sift_up(m, i);
-	else
-		heap_sift_down(m, i);
-}
-
-/* ---- per-process fd table ---- */
-
-static __u32 fd_find(const struct proc *p, __s32 fd)
-{
-	__u32 mask, i;
-
-	if (!p->tab)
-		return NONE;
-	mask = (1u << p->bits) - 1;
-	for (i = hash32(fd, p->bits);; i = (i + 1) & mask) {
-		const struct fd_ent *e = &p->tab[i];
-
-		if (e->state == FD_EMPTY)
-			return NONE;
-		if (e->fd == fd)
-			return i;
-	}
-}
-
-static int fd_resize(struct matcher *m, __u32 pidx, __u8 bits)
-{
-	struct proc *p = &m->procs[pidx];
-	__u32 cap = 1u << bits, mask = cap - 1, old_cap, i;
-	struct fd_ent *tab = calloc(cap, sizeof(*tab));
-
-	if (!tab)
-		return -ENOMEM;
-	old_cap = p->tab ? 1u << p->bits : 0;
-	for (i = 0; i < old_cap; i++) {
-		const struct fd_ent *e = &p->tab[i];
-		__u32 j;
-
-		if (e->state == FD_EMPTY)
-			continue;
-		for (j = hash32(e->fd, bits); tab[j].state != FD_EMPTY; j = (j + 1) & mask)
-			;
-		tab[j] = *e;
-		if (e->heap_idx != NONE)
-			m->heap[e->heap_idx].slot = j;
-	}
-	free(p->tab);
-	p->tab = tab;
-	p->bits = bits;
-	return 0;
+	return htab__find(&p->fds, (__u32)fd);
 }
 
 /* fd must not be in the table; returns its slot or NONE on ENOMEM */
 static __u32 fd_insert(struct matcher *m, __u32 pidx, __s32 fd)
 {
 	struct proc *p = &m->procs[pidx];
+	__u32 slot = htab__insert(&p->fds, (__u32)fd);
 	struct fd_ent *e;
-	__u32 mask, i;
 
-	if (!p->tab) {
-		if (fd_resize(m, pidx, FDTAB_MIN_BITS))
-			return NONE;
-	} else if ((p->nr + 1) * 4 > (3u << p->bits)) {
-		if (fd_resize(m, pidx, p->bits + 1))
-			return NONE;
-	}
-	mask = (1u << p->bits) - 1;
-	for (i = hash32(fd, p->bits); p->tab[i].state != FD_EMPTY; i = (i + 1) & mask)
-		;
-	e = &p->tab[i];
-	memset(e, 0, sizeof(*e));
-	e->fd = fd;
+	if (slot == HTAB_NONE)
+		return NONE;
+	e = fd_at(p, slot);
 	e->heap_idx = NONE;
 	e->state = FD_WATCHED;
-	p->nr++;
-	return i;
+	return slot;
 }
 
 /* Slots of other fds of this process may move: do not hold them across. */
-static void fd_remove(struct matcher *m, __u32 pidx, __u32 i)
+static void fd_remove(struct matcher *m, __u32 pidx, __u32 slot)
 {
 	struct proc *p = &m->procs[pidx];
-	__u32 mask = (1u << p->bits) - 1, j = i;
-	struct fd_ent *tab = p->tab;
+	struct fd_ent *e = fd_at(p, slot);
 
-	if (tab[i].heap_idx != NONE)
-		heap_remove(m, tab[i].heap_idx);
-	free(tab[i].ep_ext);
-
-	/* backward-shift deletion: no tombstones, probes stay short */
-	for (;;) {
-		__u32 k;
-
-		j = (j + 1) & mask;
-		if (tab[j].state == FD_EMPTY)
-			break;
-		k = hash32(tab[j].fd, p->bits);
-		/* tab[j] may fill the hole at i unless its home lies in (i, j] */
-		if (i <= j ? (k > i && k <= j) : (k > i || k <= j))
-			continue;
-		tab[i] = tab[j];
-		if (tab[i].heap_idx != NONE)
-			m->heap[tab[i].heap_idx].slot = i;
-		i = j;
-	}
-	memset(&tab[i], 0, sizeof(tab[i]));
-	p->nr--;
-
-	/*
-	 * Shrink only below 1/8 full (grow is at 3/4), so an fd opened and
-	 * closed over and over never makes the table allocate.
-	 */
-	if (p->bits > FDTAB_MIN_BITS && p->nr * 8 < (1u << p->bits))
-		fd_resize(m, pidx, p->bits - 1);
+	if (e->heap_idx != NONE)
+		heap_remove(m, e->heap_idx);
+	free(e->ep_ext);
+	htab__remove(&p->fds, slot);
 }
 
 /* ---- the set of epoll instances watching one fd ---- */
@@ -404,76 +270,16 @@ out:
 
 static __u32 proc_find(struct matcher *m, __u32 pid)
 {
-	__u32 mask, i;
+	__u32 slot;
 
 	if (m->last_idx != NONE && m->last_pid == pid)
 		return m->last_idx;
-	if (!m->pids)
+	slot = htab__find(&m->pids, pid);
+	if (slot == HTAB_NONE)
 		return NONE;
-	mask = (1u << m->pid_bits) - 1;
-	for (i = hash32(pid, m->pid_bits);; i = (i + 1) & mask) {
-		if (m->pids[i].idx == NONE)
-			return NONE;
-		if (m->pids[i].pid == pid) {
-			m->last_pid = pid;
-			m->last_idx = m->pids[i].idx;
-			return m->pids[i].idx;
-		}
-	}
-}
-
-static void pid_place(struct pid_slot *tab, __u8 bits, __u32 pid, __u32 idx)
-{
-	__u32 mask = (1u << bits) - 1, i;
-
-	for (i = hash32(pid, bits); tab[i].idx != NONE; i = (i + 1) & mask)
-		;
-	tab[i].pid = pid;
-	tab[i].idx = idx;
-}
-
-static int pid_resize(struct matcher *m, __u8 bits)
-{
-	__u32 cap = 1u << bits, i;
-	struct pid_slot *tab = malloc((size_t)cap * sizeof(*tab));
-
-	if (!tab)
-		return -ENOMEM;
-	for (i = 0; i < cap; i++)
-		tab[i].idx = NONE;
-	if (m->pids) {
-		for (i = 0; i < (1u << m->pid_bits); i++)
-			if (m->pids[i].idx != NONE)
-				pid_place(tab, bits, m->pids[i].pid, m->pids[i].idx);
-	}
-	free(m->pids);
-	m->pids = tab;
-	m->pid_bits = bits;
-	return 0;
-}
-
-static void pid_remove(struct matcher *m, __u32 pid)
-{
-	__u32 mask = (1u << m->pid_bits) - 1, i, j;
-	struct pid_slot *tab = m->pids;
-
-	for (i = hash32(pid, m->pid_bits); tab[i].pid != pid || tab[i].idx == NONE;
-	     i = (i + 1) & mask)
-		if (tab[i].idx == NONE)
-			return;
-	for (j = i;;) {
-		__u32 k;
-
-		j = (j + 1) & mask;
-		if (tab[j].idx == NONE)
-			break;
-		k = hash32(tab[j].pid, m->pid_bits);
-		if (i <= j ? (k > i && k <= j) : (k > i || k <= j))
-			continue;
-		tab[i] = tab[j];
-		i = j;
-	}
-	tab[i].idx = NONE;
+	m->last_pid = pid;
+	m->last_idx = ((struct pid_slot *)htab__at(&m->pids, slot))->idx;
+	return m->last_idx;
 }
 
 static void set_comm(struct proc *p, const char *comm)
@@ -487,30 +293,27 @@ static __u32 proc_create(struct matcher *m, __u32 pid, __u64 ts, const char *com
 			 bool quiet)
 {
 	struct proc *p;
-	__u32 idx;
+	__u32 idx, slot;
 
-	if (!m->pids) {
-		if (pid_resize(m, PIDTAB_MIN_BITS))
+	if (m->free_proc == NONE && m->procs_used == m->procs_cap) {
+		__u32 cap = m->procs_cap ? m->procs_cap * 2 : PROCS_MIN;
+		struct proc *procs = realloc(m->procs, (size_t)cap * sizeof(*procs));
+
+		if (!procs)
 			return NONE;
-	} else if ((m->nr_procs + 1) * 2 > (1u << m->pid_bits)) {
-		if (pid_resize(m, m->pid_bits + 1))
-			return NONE;
+		m->procs = procs;
+		m->procs_cap = cap;
 	}
+	slot = htab__insert(&m->pids, pid);
+	if (slot == HTAB_NONE)
+		return NONE;
 	if (m->free_proc != NONE) {
 		idx = m->free_proc;
 		m->free_proc = m->procs[idx].next_free;
 	} else {
-		if (m->procs_used == m->procs_cap) {
-			__u32 cap = m->procs_cap ? m->procs_cap * 2 : PROCS_MIN;
-			struct proc *procs = realloc(m->procs, (size_t)cap * sizeof(*procs));
-
-			if (!procs)
-				return NONE;
-			m->procs = procs;
-			m->procs_cap = cap;
-		}
 		idx = m->procs_used++;
 	}
+	((struct pid_slot *)htab__at(&m->pids, slot))->idx = idx;
 	p = &m->procs[idx];
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
@@ -518,7 +321,7 @@ static __u32 proc_create(struct matcher *m, __u32 pid, __u64 ts, const char *com
 	p->first_ts = ts;
 	set_comm(p, comm);
 	p->quiet = quiet;
-	pid_place(m->pids, m->pid_bits, pid, idx);
+	htab__init(&p->fds, sizeof(struct fd_ent), FDTAB_MIN_BITS, fd_moved, m);
 	m->nr_procs++;
 	if (!quiet)
 		m->tot.processes++;
@@ -546,10 +349,10 @@ static __u32 proc_get(struct matcher *m, const struct fdt_rec_hdr *h, bool quiet
 static void proc_release(struct matcher *m, __u32 idx)
 {
 	struct proc *p = &m->procs[idx];
-	__u32 i, cap = p->tab ? 1u << p->bits : 0;
+	__u32 i, cap = htab__cap(&p->fds);
 
 	for (i = 0; i < cap; i++) {
-		struct fd_ent *e = &p->tab[i];
+		struct fd_ent *e = fd_at(p, i);
 
 		if (e->state == FD_EMPTY)
 			continue;
@@ -557,8 +360,7 @@ static void proc_release(struct matcher *m, __u32 idx)
 			heap_remove(m, e->heap_idx);
 		free(e->ep_ext);
 	}
-	free(p->tab);
-	p->tab = NULL;
+	htab__free(&p->fds);
 	p->next_free = m->free_proc;
 	m->free_proc = idx;
 	m->nr_procs--;
@@ -568,8 +370,23 @@ static void proc_release(struct matcher *m, __u32 idx)
 
 static void proc_drop(struct matcher *m, __u32 idx)
 {
-	pid_remove(m, m->procs[idx].pid);
+	__u32 slot = htab__find(&m->pids, m->procs[idx].pid);
+
+	if (slot != HTAB_NONE)
+		htab__remove(&m->pids, slot);
 	proc_release(m, idx);
+}
+
+static void report_init(struct report *r, enum report_kind kind,
+			const struct proc *p, __u64 ts)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->pid = p->pid;
+	memcpy(r->comm, p->comm, FDT_COMM_LEN);
+	r->fd = -1;
+	r->epfd = -1;
+	r->ts_ns = ts;
 }
 
 static void emit_summary(struct matcher *m, __u32 idx, __u64 ts)
@@ -579,32 +396,21 @@ static void emit_summary(struct matcher *m, __u32 idx, __u64 ts)
 
 	if (p->quiet)
 		return;
-	r = (struct report){
-		.kind = REPORT_SUMMARY,
-		.pid = p->pid,
-		.fd = -1,
-		.epfd = -1,
-		.ts_ns = ts,
-		.stats = &p->st,
-	};
-
-	memcpy(r.comm, p->comm, FDT_COMM_LEN);
+	report_init(&r, REPORT_SUMMARY, p, ts);
+	r.stats = &p->st;
 	emit(m, &r);
 }
 
 /* ---- state transitions ---- */
 
+/* A report about one fd: what the engine knows of it. */
 static void fill_report(struct report *r, enum report_kind kind,
 			const struct proc *p, const struct fd_ent *e, __u64 ts)
 {
-	memset(r, 0, sizeof(*r));
-	r->kind = kind;
-	r->pid = p->pid;
-	memcpy(r->comm, p->comm, FDT_COMM_LEN);
+	report_init(r, kind, p, ts);
 	r->fd = e->fd;
 	r->epfd = e->epfd;
 	r->file = e->file;
-	r->ts_ns = ts;
 	r->del_ts_ns = e->del_ts;
 	r->unwatched_ns = ts > e->del_ts ? ts - e->del_ts : 0;
 }
@@ -650,7 +456,7 @@ static void account_close(struct matcher *m, __u32 pidx, struct fd_ent *e,
 static void forget_stale(struct matcher *m, __u32 pidx, __u32 slot, __u64 ts)
 {
 	m->procs[pidx].st.corrected++;
-	account_close(m, pidx, &m->procs[pidx].tab[slot], ts, RESOLVE_CLOSED);
+	account_close(m, pidx, fd_at(&m->procs[pidx], slot), ts, RESOLVE_CLOSED);
 	fd_remove(m, pidx, slot);
 }
 
@@ -663,12 +469,12 @@ static __u32 fd_lookup(struct matcher *m, __u32 pidx, __s32 fd,
 
 	if (slot == NONE)
 		return NONE;
-	if (file_differs(&p->tab[slot].file, file)) {
+	if (file_differs(&fd_at(p, slot)->file, file)) {
 		forget_stale(m, pidx, slot, ts);
 		return NONE;
 	}
-	if (!file_known(&p->tab[slot].file) && file_known(file))
-		p->tab[slot].file = *file;
+	if (!file_known(&fd_at(p, slot)->file) && file_known(file))
+		fd_at(p, slot)->file = *file;
 	return slot;
 }
 
@@ -683,14 +489,14 @@ static int watch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
 		slot = fd_insert(m, pidx, fd);
 		if (slot == NONE)
 			return -ENOMEM;
-		e = &m->procs[pidx].tab[slot];
+		e = fd_at(&m->procs[pidx], slot);
 		e->file = *file;
 		e->epfd = epfd;
 		ep_add(e, epfd);
 		return 0;
 	}
 	p = &m->procs[pidx];
-	e = &p->tab[slot];
+	e = fd_at(p, slot);
 	switch (e->state) {
 	case FD_ENDED:
 		heap_remove(m, e->heap_idx);
@@ -724,10 +530,10 @@ static int unwatch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
 		slot = fd_insert(m, pidx, fd);
 		if (slot == NONE)
 			return -ENOMEM;
-		e = &m->procs[pidx].tab[slot];
+		e = fd_at(&m->procs[pidx], slot);
 		e->file = *file;
 	} else {
-		e = &m->procs[pidx].tab[slot];
+		e = fd_at(&m->procs[pidx], slot);
 		if (e->state != FD_WATCHED) {
 			/* a successful DEL proves an ADD we did not see */
 			err = watch(m, pidx, fd, epfd, file, ts, false);
@@ -762,14 +568,10 @@ static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r)
 			p->st.del_enoent++;
 		} else if (r->ret == -EBADF) {
 			p->st.deregister_failed++;
-			memset(&rep, 0, sizeof(rep));
-			rep.kind = REPORT_DEREGISTER_FAILED;
-			rep.pid = p->pid;
-			memcpy(rep.comm, p->comm, FDT_COMM_LEN);
+			report_init(&rep, REPORT_DEREGISTER_FAILED, p, r->hdr.ts_ns);
 			rep.fd = r->fd;
 			rep.epfd = r->epfd;
 			rep.file = r->file;
-			rep.ts_ns = r->hdr.ts_ns;
 			emit(m, &rep);
 		}
 		return 0;
@@ -820,7 +622,7 @@ static int on_close(struct matcher *m, const struct fdt_rec_close *r)
 	slot = fd_find(p, r->fd);
 	if (slot == NONE)
 		return 0;
-	e = &p->tab[slot];
+	e = fd_at(p, slot);
 	if (file_differs(&e->file, &r->file)) {
 		forget_stale(m, pidx, slot, r->hdr.ts_ns);
 		return 0;
@@ -861,27 +663,27 @@ static int fd_slot_cmp(const void *a, const void *b)
 static void exit_resolve_leaks(struct matcher *m, __u32 pidx, __u64 ts)
 {
 	struct proc *p = &m->procs[pidx];
-	__u32 i, n = 0, cap = p->tab ? 1u << p->bits : 0;
+	__u32 i, n = 0, cap = htab__cap(&p->fds);
 	struct fd_slot *v;
 
 	if (!p->st.open_leaks)
 		return;
 	v = malloc(p->st.open_leaks * sizeof(*v));
 	for (i = 0; i < cap; i++) {
-		if (p->tab[i].state != FD_LEAKED)
+		if (fd_at(p, i)->state != FD_LEAKED)
 			continue;
 		if (!v) {	/* no memory: hash order will do */
-			account_close(m, pidx, &p->tab[i], ts, RESOLVE_EXIT);
+			account_close(m, pidx, fd_at(p, i), ts, RESOLVE_EXIT);
 			continue;
 		}
-		v[n].fd = p->tab[i].fd;
+		v[n].fd = fd_at(p, i)->fd;
 		v[n++].slot = i;
 	}
 	if (!v)
 		return;
 	qsort(v, n, sizeof(*v), fd_slot_cmp);
 	for (i = 0; i < n; i++)
-		account_close(m, pidx, &p->tab[v[i].slot], ts, RESOLVE_EXIT);
+		account_close(m, pidx, fd_at(p, v[i].slot), ts, RESOLVE_EXIT);
 	free(v);
 }
 
@@ -894,10 +696,10 @@ static int on_proc_exit(struct matcher *m, const struct fdt_rec_proc *r)
 		return 0;
 	p = &m->procs[pidx];
 	set_comm(p, r->hdr.comm);
-	cap = p->tab ? 1u << p->bits : 0;
+	cap = htab__cap(&p->fds);
 	exit_resolve_leaks(m, pidx, r->hdr.ts_ns);
 	for (i = 0; i < cap; i++) {
-		struct fd_ent *e = &p->tab[i];
+		struct fd_ent *e = fd_at(p, i);
 
 		if (e->state == FD_ENDED)
 			account_close(m, pidx, e, r->hdr.ts_ns, RESOLVE_EXIT);
@@ -960,6 +762,8 @@ struct matcher *matcher__new(const struct matcher_opts *opts)
 	m->opts = *opts;
 	m->free_proc = NONE;
 	m->last_idx = NONE;
+	htab__init(&m->pids, sizeof(struct pid_slot), PIDTAB_MIN_BITS, NULL, NULL);
+	heap__init(&m->heap, node_tie, node_moved, m);
 	return m;
 }
 
@@ -1027,24 +831,24 @@ void matcher__tick(struct matcher *m, __u64 now_ns)
 {
 	__u64 grace = m->opts.grace_ns;
 
-	while (m->heap_nr) {
-		struct heap_node n = m->heap[0];
+	while (m->heap.nr) {
+		struct heap_node n = *heap__top(&m->heap);
 		struct proc *p;
 		struct fd_ent *e;
 		struct report r;
 
-		if (now_ns <= n.del_ts || now_ns - n.del_ts <= grace)
+		if (now_ns <= n.key || now_ns - n.key <= grace)
 			break;
 		heap_remove(m, 0);
-		p = &m->procs[n.proc];
-		e = &p->tab[n.slot];
+		p = &m->procs[n.a];
+		e = fd_at(p, n.b);
 		/*
 		 * A close path the records did not show (io_uring, another
 		 * process sharing the fd table) must not become a finding.
 		 */
 		if (m->opts.verify &&
 		    m->opts.verify(m->opts.verify_ctx, p->pid, e->fd, &e->file) > 0) {
-			forget_stale(m, n.proc, n.slot, now_ns);
+			forget_stale(m, n.a, n.b, now_ns);
 			continue;
 		}
 		e->state = FD_LEAKED;
@@ -1097,24 +901,23 @@ void matcher__finish(struct matcher *m, __u64 now_ns)
 		.ts_ns = now_ns,
 		.totals = &m->tot,
 	};
-	__u32 i, n = 0;
+	struct pid_slot *v = m->pids.slots;
+	__u32 i, n = 0, cap = htab__cap(&m->pids);
 
 	/*
 	 * Every process goes, so the pid table is free to be compacted and
 	 * sorted in place: no allocation on the way out.
 	 */
-	if (m->pids) {
-		for (i = 0; i < (1u << m->pid_bits); i++)
-			if (m->pids[i].idx != NONE)
-				m->pids[n++] = m->pids[i];
-		qsort(m->pids, n, sizeof(*m->pids), pid_slot_cmp);
-		for (i = 0; i < n; i++) {
-			emit_summary(m, m->pids[i].idx, now_ns);
-			proc_release(m, m->pids[i].idx);
-		}
-		for (i = 0; i < (1u << m->pid_bits); i++)
-			m->pids[i].idx = NONE;
+	for (i = 0; i < cap; i++)
+		if (v[i].used)
+			v[n++] = v[i];
+	if (n)
+		qsort(v, n, sizeof(*v), pid_slot_cmp);
+	for (i = 0; i < n; i++) {
+		emit_summary(m, v[i].idx, now_ns);
+		proc_release(m, v[i].idx);
 	}
+	htab__free(&m->pids);
 	emit(m, &r);
 }
 
@@ -1125,17 +928,19 @@ size_t matcher__nr_procs(const struct matcher *m)
 
 void matcher__free(struct matcher *m)
 {
-	__u32 i;
+	__u32 i, cap;
 
 	if (!m)
 		return;
-	if (m->pids) {
-		for (i = 0; i < (1u << m->pid_bits); i++)
-			if (m->pids[i].idx != NONE)
-				proc_release(m, m->pids[i].idx);
+	cap = htab__cap(&m->pids);
+	for (i = 0; i < cap; i++) {
+		struct pid_slot *ps = htab__at(&m->pids, i);
+
+		if (ps->used)
+			proc_release(m, ps->idx);
 	}
-	free(m->pids);
+	htab__free(&m->pids);
 	free(m->procs);
-	free(m->heap);
+	heap__free(&m->heap);
 	free(m);
 }

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <linux/types.h>
+#include "counters.h"
 #include "fdtrace.h"
 
 /* report.kind */
@@ -35,27 +36,17 @@ enum resolve_how {
 	RESOLVE_EXIT,		/* process exited */
 };
 
+/* Per process: one field per row of FDT_PROC_COUNTERS (counters.h) */
 struct proc_stats {
-	__u64 watches_ended;	/* successful DELs that left the fd unwatched */
-	__u64 closed;		/* ... of which the fd was then closed (any path) */
-	__u64 closed_late;	/* ... closed only after being reported */
-	__u64 rewatched;	/* ... of which the fd was then watched again */
-	__u64 leaks;		/* leaks reported */
-	__u64 open_leaks;	/* leaks still unresolved now */
-	__u64 closed_while_watched;
-	__u64 deregister_failed;	/* DEL failed with EBADF */
-	__u64 del_enoent;	/* DEL failed with ENOENT (routine in libuv) */
-	__u64 corrected;	/* state fixed up from a file identity mismatch */
+#define X(name, kind, text, help) __u64 name;
+	FDT_PROC_COUNTERS(X)
+#undef X
 };
 
 struct totals {
-	__u64 processes;
-	__u64 watches_ended;
-	__u64 leaks;
-	__u64 open_leaks;
-	__u64 lost_events;	/* set by the caller via matcher__set_lost() */
-	__u64 records;		/* records applied */
-	__u64 bad_records;	/* truncated or of unknown type: skipped */
+#define X(name, help) __u64 name;
+	FDT_TOTALS(X)
+#undef X
 };
 
 struct report {

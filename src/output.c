@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "clock.h"
@@ -358,6 +359,17 @@ static void text_start(struct output *o, const struct start_info *s)
 	fflush(o->err);
 }
 
+static const struct {
+	const char *text;
+	size_t off;
+} summary_words[] = {
+#define X(name, kind, text, help) { text, offsetof(struct proc_stats, name) },
+	FDT_PROC_COUNTERS(X)
+#undef X
+};
+
+#define NR_SUMMARY_WORDS (sizeof(summary_words) / sizeof(summary_words[0]))
+
 static void text_summary(struct output *o, const struct report *r)
 {
 	const struct proc_stats *st = r->stats;
@@ -377,18 +389,13 @@ static void text_summary(struct output *o, const struct report *r)
 		(unsigned long long)st->rewatched,
 		(unsigned long long)st->leaks,
 		(unsigned long long)st->open_leaks);
-	if (st->closed_while_watched)
-		fprintf(f, ", %llu closed while watched",
-			(unsigned long long)st->closed_while_watched);
-	if (st->deregister_failed)
-		fprintf(f, ", %llu EPOLL_CTL_DEL after close (EBADF)",
-			(unsigned long long)st->deregister_failed);
-	if (st->del_enoent)
-		fprintf(f, ", %llu EPOLL_CTL_DEL of unwatched fd (ENOENT)",
-			(unsigned long long)st->del_enoent);
-	if (st->corrected)
-		fprintf(f, ", %llu corrected",
-			(unsigned long long)st->corrected);
+	/* the rest only when non-zero, in the words counters.h gives */
+	for (size_t i = 0; i < NR_SUMMARY_WORDS; i++) {
+		__u64 v = *(const __u64 *)((const char *)st + summary_words[i].off);
+
+		if (summary_words[i].text && v)
+			fprintf(f, ", %llu %s", (unsigned long long)v, summary_words[i].text);
+	}
 	fputc('\n', f);
 	fflush(f);
 }
@@ -533,18 +540,24 @@ static void json_start(struct output *o, const struct start_info *s)
 	jsonw_end_object(w);
 }
 
+/* The fields every finding about one fd carries, in one order. */
+static void json_fd_fields(struct json_writer *w, const struct report *r)
+{
+	jsonw_int_field(w, "fd", r->fd);
+	jsonw_int_field(w, "epfd", r->epfd);
+	jsonw_string_field(w, "type", fdt_ftype_name(r->file.ftype));
+	jsonw_uint_field(w, "inode", r->file.ino);
+	json_dev(w, r->file.dev);
+}
+
 static void json_leak(struct output *o, const struct report *r)
 {
 	struct json_writer *w = o->jout;
 
 	json_begin(o, w, "leak", r->ts_ns);
 	json_proc(w, r);
-	jsonw_int_field(w, "fd", r->fd);
-	jsonw_int_field(w, "epfd", r->epfd);
-	jsonw_string_field(w, "type", fdt_ftype_name(r->file.ftype));
-	jsonw_uint_field(w, "inode", r->file.ino);
+	json_fd_fields(w, r);
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
-	json_dev(w, r->file.dev);
 	json_deregistered_at(o, r);
 	jsonw_end_object(w);
 }
@@ -555,13 +568,9 @@ static void json_resolved(struct output *o, const struct report *r)
 
 	json_begin(o, w, "leak_resolved", r->ts_ns);
 	json_proc(w, r);
-	jsonw_int_field(w, "fd", r->fd);
+	json_fd_fields(w, r);
 	jsonw_string_field(w, "how", how_json(r->how));
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
-	jsonw_uint_field(w, "inode", r->file.ino);
-	jsonw_int_field(w, "epfd", r->epfd);
-	jsonw_string_field(w, "type", fdt_ftype_name(r->file.ftype));
-	json_dev(w, r->file.dev);
 	json_deregistered_at(o, r);
 	jsonw_end_object(w);
 }
@@ -572,11 +581,7 @@ static void json_closed_watched(struct output *o, const struct report *r)
 
 	json_begin(o, w, "closed_while_watched", r->ts_ns);
 	json_proc(w, r);
-	jsonw_int_field(w, "fd", r->fd);
-	jsonw_int_field(w, "epfd", r->epfd);
-	jsonw_string_field(w, "type", fdt_ftype_name(r->file.ftype));
-	jsonw_uint_field(w, "inode", r->file.ino);
-	json_dev(w, r->file.dev);
+	json_fd_fields(w, r);
 	jsonw_end_object(w);
 }
 
@@ -602,16 +607,9 @@ static void json_summary(struct output *o, const struct report *r)
 	jsonw_start_object(w);
 	jsonw_string_field(w, "event", "summary");
 	json_proc(w, r);
-	jsonw_uint_field(w, "watches_ended", st->watches_ended);
-	jsonw_uint_field(w, "closed", st->closed);
-	jsonw_uint_field(w, "closed_late", st->closed_late);
-	jsonw_uint_field(w, "rewatched", st->rewatched);
-	jsonw_uint_field(w, "leaks", st->leaks);
-	jsonw_uint_field(w, "open_leaks", st->open_leaks);
-	jsonw_uint_field(w, "closed_while_watched", st->closed_while_watched);
-	jsonw_uint_field(w, "deregister_failed", st->deregister_failed);
-	jsonw_uint_field(w, "del_enoent", st->del_enoent);
-	jsonw_uint_field(w, "corrected", st->corrected);
+#define X(name, kind, text, help) jsonw_uint_field(w, #name, st->name);
+	FDT_PROC_COUNTERS(X)
+#undef X
 	json_time_field(o, w, "time", ts_or_now(r->ts_ns));
 	jsonw_end_object(w);
 }
@@ -625,13 +623,9 @@ static void json_totals(struct output *o, const struct report *r)
 		return;
 	jsonw_start_object(w);
 	jsonw_string_field(w, "event", "totals");
-	jsonw_uint_field(w, "processes", t->processes);
-	jsonw_uint_field(w, "watches_ended", t->watches_ended);
-	jsonw_uint_field(w, "leaks", t->leaks);
-	jsonw_uint_field(w, "open_leaks", t->open_leaks);
-	jsonw_uint_field(w, "lost_events", t->lost_events);
-	jsonw_uint_field(w, "records", t->records);
-	jsonw_uint_field(w, "bad_records", t->bad_records);
+#define X(name, help) jsonw_uint_field(w, #name, t->name);
+	FDT_TOTALS(X)
+#undef X
 	json_time_field(o, w, "time", ts_or_now(r->ts_ns));
 	jsonw_end_object(w);
 }

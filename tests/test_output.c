@@ -113,8 +113,8 @@ static bool test_json_leak(void)
 	ok = expect_str("out", c.out_buf,
 		"{\"event\":\"leak\",\"time\":\"2026-11-27T15:04:10.125456Z\","
 		"\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"epfd\":3,"
-		"\"type\":\"socket\",\"inode\":123456,\"unwatched_s\":5.002,"
-		"\"dev\":\"0:8\",\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\"}\n");
+		"\"type\":\"socket\",\"inode\":123456,\"dev\":\"0:8\","
+		"\"unwatched_s\":5.002,\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\"}\n");
 	ok &= expect_str("err", c.err_buf, "");
 	cap_close(&c);
 	return ok;
@@ -147,9 +147,9 @@ static bool test_json_resolved(void)
 		cap_sync(&c);
 		snprintf(want, sizeof(want),
 			 "{\"event\":\"leak_resolved\",\"time\":\"2026-11-27T15:04:12.623456Z\","
-			 "\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"how\":\"%s\","
-			 "\"unwatched_s\":7.500,\"inode\":123456,\"epfd\":3,"
-			 "\"type\":\"pipe\",\"dev\":\"3:17\","
+			 "\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"epfd\":3,"
+			 "\"type\":\"pipe\",\"inode\":123456,\"dev\":\"3:17\","
+			 "\"how\":\"%s\",\"unwatched_s\":7.500,"
 			 "\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\"}\n",
 			 hows[i].name);
 		ok &= expect_str(hows[i].name, c.out_buf, want);
