@@ -7,7 +7,10 @@ LLVM_STRIP ?= llvm-strip
 PYTHON     ?= /usr/bin/python3
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+# The release version lives in VERSION, nowhere else (bump it there, see
+# README); the commit it was built from is added for bug reports.
+VERSION := $(shell cat VERSION)
+COMMIT  := $(shell git describe --always --dirty --exclude '*' 2>/dev/null || echo unknown)
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Werror -std=gnu11
@@ -27,7 +30,7 @@ endif
 # The matching engine and output never link libbpf: tests and offline
 # tools use them on their own.
 CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/output.c src/json_writer.c src/clock.c
-TOOL_SRCS  := src/fdtrace.c src/env.c src/tracer.c src/procfs.c src/command.c
+TOOL_SRCS  := src/fdtrace.c src/live.c src/env.c src/tracer.c src/procfs.c src/command.c
 CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
 TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 
@@ -56,10 +59,10 @@ $(OUTPUT)/fdtrace.skel.h: $(OUTPUT)/fdtrace.bpf.o
 # Rewritten only when the version changes, so a commit rebuilds what
 # prints it and nothing else.
 $(OUTPUT)/version.h: FORCE | $(OUTPUT)
-	$(Q)echo '#define FDTRACE_VERSION "$(VERSION)"' > $@.tmp
+	$(Q)printf '#define FDTRACE_VERSION "%s"\n#define FDTRACE_COMMIT "%s"\n' '$(VERSION)' '$(COMMIT)' > $@.tmp
 	$(Q)cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
-$(OUTPUT)/obj/env.o $(OUTPUT)/obj/fdtrace.o: $(OUTPUT)/version.h
+$(OUTPUT)/obj/env.o $(OUTPUT)/obj/live.o: $(OUTPUT)/version.h
 
 # tracer.c includes the skeleton: it must exist before its dependency
 # file does.

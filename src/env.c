@@ -10,6 +10,9 @@
 #include "version.h"
 
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static const char doc[] =
 "Find file descriptors that outlive their epoll watch.\n"
 "\n"
@@ -40,13 +43,14 @@ static const struct argp_option options[] = {
 	{ "duration", 'd', "SECONDS", 0, "Stop after this long (default: until Ctrl-C or the targets exit)", 1 },
 
 	{ NULL, 0, NULL, 0, "What to report:", 2 },
-	{ "grace", 'g', "SECONDS", 0, "Report an fd unwatched and open for longer than this (default 5; fractions allowed)", 2 },
+	{ "grace", 'g', "SECONDS", 0, "Report an fd unwatched and open for longer than this (default "
+	  STR(DEFAULT_GRACE_S) "; fractions allowed)", 2 },
 	{ "json", 'j', NULL, 0, "JSON Lines on stdout", 2 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's debug output", 2 },
 
 	{ NULL, 0, NULL, 0, "Tuning:", 3 },
-	{ "ringbuf-size", OPT_RINGBUF, "KIB", 0, "Ring buffer size in KiB, a power of two (default 4096)", 3 },
-	{ "max-fds", OPT_MAX_FDS, "N", 0, "Most fds tracked at once in the kernel (default 65536)", 3 },
+	{ "ringbuf-size", OPT_RINGBUF, "KIB", 0, "Ring buffer size in KiB, a power of two (default " STR(DEFAULT_RINGBUF_KIB) ")", 3 },
+	{ "max-fds", OPT_MAX_FDS, "N", 0, "Most fds tracked at once in the kernel (default " STR(DEFAULT_MAX_FDS) ")", 3 },
 
 	{ NULL, 0, NULL, 0, "Help:", -1 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
@@ -108,7 +112,7 @@ static void parse_pids(struct argp_state *state, struct env *env, const char *ar
 			break;
 		}
 		if (env->nr_pids == ENV_MAX_PIDS) {
-			fail(state, "too many pids (at most %s)", "1024");
+			fail(state, "too many pids (at most %s)", STR(ENV_MAX_PIDS));
 			break;
 		}
 		env->pids[env->nr_pids++] = pid;
@@ -168,7 +172,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		argp_state_help(state, stdout, ARGP_HELP_USAGE);
 		exit(0);
 	case 'V':
-		printf("fdtrace %s\n", FDTRACE_VERSION);
+		printf("fdtrace %s (%s)\n", FDTRACE_VERSION, FDTRACE_COMMIT);
 		exit(0);
 	case ARGP_KEY_ARGS:
 		env->command = state->argv + state->next;
@@ -198,8 +202,13 @@ void env__parse(struct env *env, int argc, char **argv)
 	};
 	error_t err;
 
-	memset(env, 0, sizeof(*env));
-	env->grace_ns = 5000000000ULL;
+	*env = (struct env){
+		.mode = MODE_LIVE,
+		.grace_ns = DEFAULT_GRACE_S * 1000000000ULL,
+		.ringbuf_bytes = DEFAULT_RINGBUF_KIB * 1024,
+		.max_tracked_fds = DEFAULT_MAX_FDS,
+		.max_pids = DEFAULT_MAX_PIDS,
+	};
 
 	/*
 	 * argp's own errors come with a second "Try --help" line and its

@@ -9,7 +9,21 @@
 
 #define ENV_MAX_PIDS 1024
 
+/*
+ * Every default, once: env__parse() starts from these, the help text is
+ * built from them, and the layers below get the real values.
+ */
+#define DEFAULT_GRACE_S		5	/* seconds */
+#define DEFAULT_RINGBUF_KIB	4096
+#define DEFAULT_MAX_FDS		65536
+#define DEFAULT_MAX_PIDS	4096	/* processes traced at once (-f children) */
+
+enum env_mode {
+	MODE_LIVE,		/* trace on this kernel: -p or -- COMMAND */
+};
+
 struct env {
+	enum env_mode mode;
 	__u32 pids[ENV_MAX_PIDS];	/* -p */
 	size_t nr_pids;
 	char **command;			/* after "--"; NULL-terminated */
@@ -20,6 +34,7 @@ struct env {
 	bool follow;
 	__u32 ringbuf_bytes;
 	__u32 max_tracked_fds;
+	__u32 max_pids;
 };
 
 /*

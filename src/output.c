@@ -39,7 +39,7 @@ struct output {
 	struct json_writer *jout;	/* JSON only */
 	struct json_writer *jerr;	/* JSON only */
 	bool header_done;		/* text: column names printed */
-	__u64 lost_seen;
+	__u64 lost_seen;		/* lost events reported so far */
 };
 
 static const char *const ftype_names[FDT_FT_MAX] = {
@@ -537,6 +537,8 @@ static void json_start(struct output *o, const struct start_info *s)
 	jsonw_uint_field(w, "abi_version", FDT_ABI_VERSION);
 	if (s->version)
 		jsonw_string_field(w, "version", s->version);
+	if (s->commit)
+		jsonw_string_field(w, "commit", s->commit);
 	jsonw_end_object(w);
 }
 

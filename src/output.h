@@ -37,7 +37,8 @@ struct start_info {
 	__u32 command_pid;	/* its pid once started, 0 if not known */
 	__u64 grace_ns;		/* unwatched longer than this is a leak */
 	__u64 ts_ns;		/* CLOCK_MONOTONIC start time; 0: now */
-	const char *version;	/* fdtrace's version, or NULL */
+	const char *version;	/* fdtrace's release version, or NULL */
+	const char *commit;	/* the commit it was built from, or NULL */
 };
 /* No pids and no command: tracing every process. */
 

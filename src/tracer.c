@@ -12,10 +12,6 @@
 #include "tracer.h"
 #include "fdtrace.skel.h"
 
-#define DEFAULT_RINGBUF_BYTES	(4U << 20)
-#define DEFAULT_MAX_TRACKED	65536
-#define DEFAULT_MAX_PIDS	4096
-
 #define TRACEFS		"/sys/kernel/tracing"
 #define DEBUGFS_TRACING	"/sys/kernel/debug/tracing"
 
@@ -78,6 +74,12 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 		return NULL;
 	}
 
+	if (!opts->ringbuf_bytes || (opts->ringbuf_bytes & (opts->ringbuf_bytes - 1)) ||
+	    !opts->max_tracked_fds || !opts->max_pids) {
+		errmsg(errbuf, errlen, "invalid tracer sizes");
+		errno = EINVAL;
+		return NULL;
+	}
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
@@ -101,16 +103,16 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 	}
 	/* Every fork on the machine would run it: only load it when asked. */
 	bpf_program__set_autoload(t->skel->progs.handle_fork, opts->follow);
-	rb_bytes = opts->ringbuf_bytes ?: DEFAULT_RINGBUF_BYTES;
+	rb_bytes = opts->ringbuf_bytes;
 	bpf_map__set_max_entries(t->skel->maps.events, rb_bytes);
 	/* A threshold the ring cannot reach would leave only the timer. */
 	if (t->skel->rodata->wakeup_bytes > rb_bytes / 4)
 		t->skel->rodata->wakeup_bytes = rb_bytes / 4;
 	t->skel->rodata->wakeup_again_bytes = rb_bytes / 2;
 	bpf_map__set_max_entries(t->skel->maps.tracked_fds,
-				 opts->max_tracked_fds ?: DEFAULT_MAX_TRACKED);
+				 opts->max_tracked_fds);
 	bpf_map__set_max_entries(t->skel->maps.traced_pids,
-				 opts->max_pids ?: DEFAULT_MAX_PIDS);
+				 opts->max_pids);
 
 	err = fdtrace_bpf__load(t->skel);
 	if (err) {
@@ -159,15 +161,16 @@ int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file 
 	return 0;
 }
 
-int tracer__verify_fd(struct tracer *t, __u32 pid, int fd)
+int tracer__verify_fd(struct tracer *t, __u32 pid, int fd, enum tracer_verdict *verdict)
 {
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
 	union bpf_iter_link_info linfo = {};
 	struct fdt_fd_key k = { .pid = pid, .fd = fd };
 	struct bpf_link *link;
-	__u8 verdict = 0;
-	int iter_fd, n, ret;
+	__u8 byte = 0;
+	int iter_fd, n, err;
 
+	*verdict = VERIFY_UNKNOWN;
 	t->skel->bss->verify_tgid = pid;
 	t->skel->bss->verify_fd = fd;
 	/* Walk only this process's fd table, not every task's. */
@@ -176,19 +179,21 @@ int tracer__verify_fd(struct tracer *t, __u32 pid, int fd)
 	opts.link_info_len = sizeof(linfo);
 	link = bpf_program__attach_iter(t->skel->progs.verify_file, &opts);
 	if (!link)
-		return 0;	/* cannot tell: trust the records */
+		return -errno;
 	iter_fd = bpf_iter_create(bpf_link__fd(link));
 	if (iter_fd < 0) {
+		err = -errno;
 		bpf_link__destroy(link);
-		return 0;
+		return err;
 	}
 	do {
-		n = read(iter_fd, &verdict, sizeof(verdict));
+		n = read(iter_fd, &byte, sizeof(byte));
 	} while (n < 0 && errno == EINTR);
+	err = n < 0 ? -errno : 0;
 	close(iter_fd);
 	bpf_link__destroy(link);
-	if (n < 0)
-		return 0;
+	if (err)
+		return err;
 
 	if (n == 0) {
 		/*
@@ -203,14 +208,14 @@ int tracer__verify_fd(struct tracer *t, __u32 pid, int fd)
 					 &(struct fdt_fd_val){}, sizeof(struct fdt_fd_val), 0) &&
 		    (tracer__stat(t, FDT_STAT_TRACK_FULL, &full) || !full))
 			return 0;
-		ret = 1;
+		*verdict = VERIFY_GONE;
 	} else {
-		ret = verdict == FDT_VERIFY_OTHER;
+		*verdict = byte == FDT_VERIFY_OTHER ? VERIFY_GONE : VERIFY_SAME;
 	}
 	/* Whatever the number names now, epoll never touched it. */
-	if (ret)
+	if (*verdict == VERIFY_GONE)
 		bpf_map__delete_elem(t->skel->maps.tracked_fds, &k, sizeof(k), 0);
-	return ret;
+	return 0;
 }
 
 void tracer__untrace_pid(struct tracer *t, __u32 pid)

@@ -3,6 +3,9 @@
  * The kernel side as userspace sees it: load and attach the BPF programs,
  * choose which processes are traced, hand every ring buffer record to a
  * callback.  The only module that knows about libbpf.
+ *
+ * Errors: tracer__new() returns NULL with errno set; functions that can
+ * fail return 0 or a negative errno; predicates return bool.
  */
 #ifndef __FDTRACE_TRACER_H
 #define __FDTRACE_TRACER_H
@@ -20,9 +23,9 @@ struct tracer_opts {
 	void *ctx;
 	bool follow;		/* trace children of traced processes */
 	bool verbose;		/* let libbpf's debug output through */
-	__u32 ringbuf_bytes;	/* power of two, >= page size; 0: default */
-	__u32 max_tracked_fds;	/* 0: default */
-	__u32 max_pids;		/* 0: default */
+	__u32 ringbuf_bytes;	/* power of two, >= page size */
+	__u32 max_tracked_fds;
+	__u32 max_pids;		/* processes traced at once */
 };
 
 struct tracer;
@@ -44,12 +47,17 @@ bool tracer__any_traced(struct tracer *t);
  * watch that began before we attached.  Leaves an existing entry alone.
  */
 int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file *file);
+enum tracer_verdict {
+	VERIFY_UNKNOWN,		/* cannot tell */
+	VERIFY_SAME,		/* fd still names the file epoll last saw */
+	VERIFY_GONE,		/* closed or replaced by a path no tracepoint shows */
+};
+
 /*
- * Before reporting a leak: 1 if fd of pid no longer names the file epoll
- * last saw (closed or replaced by a path no tracepoint shows), else 0
- * (still the same, or cannot tell).  Runs a BPF task_file iterator.
+ * Before reporting a leak: what does fd of pid name now?  Runs a BPF
+ * task_file iterator over that one process.
  */
-int tracer__verify_fd(struct tracer *t, __u32 pid, int fd);
+int tracer__verify_fd(struct tracer *t, __u32 pid, int fd, enum tracer_verdict *verdict);
 /* Attach every program; mounts tracefs if it is missing. */
 int tracer__attach(struct tracer *t, char *errbuf, size_t errlen);
 /*

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Live mode: trace running processes (-p) or a command (--) on this
+ * kernel.  A session owns the modules (tracer, matcher, output, the
+ * command) and the event loop; every record, from the ring buffer or
+ * synthesised from /proc at attach, enters the engine through
+ * session_feed(), the one place a recording will also be written from.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include "clock.h"
+#include "command.h"
+#include "live.h"
+#include "matcher.h"
+#include "output.h"
+#include "procfs.h"
+#include "tracer.h"
+#include "version.h"
+
+/*
+ * Ring buffer records are stamped before they are committed, and another
+ * CPU may commit a record a little after we look: judge the grace period
+ * this far in the past so a close racing the deadline is seen first.
+ */
+#define TICK_SLACK_NS	(20ULL * 1000 * 1000)
+#define POLL_MAX_MS	100
+
+/* epoll_event.data.u64 tags; pidfds are tagged with TAG_PIDFD + index */
+#define TAG_RINGBUF	0
+#define TAG_SIGNAL	1
+#define TAG_PIDFD	2
+
+struct session {
+	const struct env *env;
+	struct output *out;
+	struct matcher *matcher;
+	struct tracer *tracer;
+	struct command *cmd;
+	int epfd;
+	int sigfd;
+	int pidfds[ENV_MAX_PIDS];
+	__u64 seed_untracked;	/* watches found at attach the kernel map had no room for */
+	int cmd_status;
+	bool cmd_exited;
+	bool stop;
+};
+
+/* Every record enters the engine here. */
+static void session_feed(struct session *s, const void *data, size_t size)
+{
+	/* A malformed record is counted by the matcher; keep draining. */
+	matcher__feed(s->matcher, data, size);
+}
+
+static int on_record(void *ctx, const void *data, size_t size)
+{
+	session_feed(ctx, data, size);
+	return 0;
+}
+
+/* matcher verify_fn: asked only for an fd about to be reported */
+static int verify_fd(void *ctx, __u32 pid, __s32 fd, const struct fdt_file *file)
+{
+	struct session *s = ctx;
+	enum tracer_verdict v;
+
+	(void)file;
+	if (tracer__verify_fd(s->tracer, pid, fd, &v))
+		return 0;	/* cannot tell: trust the records */
+	return v == VERIFY_GONE;
+}
+
+static int pidfd_open(pid_t pid)
+{
+	return syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int watch_fd(struct session *s, int fd, __u64 tag, __u32 flags)
+{
+	struct epoll_event ev = { .events = EPOLLIN | flags, .data.u64 = tag };
+
+	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static void check_lost(struct session *s, __u64 now)
+{
+	__u64 lost;
+
+	if (tracer__stat(s->tracer, FDT_STAT_LOST, &lost))
+		return;
+	/* the matcher keeps the count for the totals; output says what is new */
+	matcher__set_lost(s->matcher, lost);
+	output__lost(s->out, lost, now);
+}
+
+/* What the kernel side could not keep track of: said once, at the end. */
+static void report_dropped(struct session *s)
+{
+	__u64 n;
+
+	if (!tracer__stat(s->tracer, FDT_STAT_TRACK_FULL, &n) && n)
+		output__warn(s->out, "%llu fds epoll touched could not be tracked (--max-fds is full): their closes were not seen",
+			     (unsigned long long)n);
+	if (!tracer__stat(s->tracer, FDT_STAT_PROC_FULL, &n) && n)
+		output__warn(s->out, "%llu forked children could not be followed (too many traced processes)",
+			     (unsigned long long)n);
+}
+
+static void handle_signals(struct session *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+			s->stop = true;
+	}
+}
+
+/* A -p target's pidfd turned readable: it has exited. */
+static void root_exited(struct session *s, size_t i)
+{
+	__u32 pid = s->env->pids[i];
+
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->pidfds[i], NULL);
+	close(s->pidfds[i]);
+	s->pidfds[i] = -1;
+	/*
+	 * Its EXIT record was submitted before the pidfd was notified and
+	 * has been consumed by now; if it was lost, summarise here.
+	 */
+	matcher__drop_pid(s->matcher, pid, clock__mono_ns());
+	tracer__untrace_pid(s->tracer, pid);
+}
+
+static int run(struct session *s)
+{
+	struct epoll_event evs[16];
+	__u64 start = clock__mono_ns(), now, interval_ns, next_tick = 0;
+	int interval, n, err;
+
+	interval = s->env->grace_ns / 4000000;
+	if (interval > POLL_MAX_MS)
+		interval = POLL_MAX_MS;
+	if (interval < 1)
+		interval = 1;
+	interval_ns = interval * 1000000ULL;
+
+	while (!s->stop) {
+		n = epoll_wait(s->epfd, evs, 16, interval);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		/* Drain first: a pidfd or SIGCHLD may refer to records still queued. */
+		err = tracer__consume(s->tracer);
+		if (err < 0)
+			return err;
+		for (int i = 0; i < n; i++) {
+			__u64 tag = evs[i].data.u64;
+
+			if (tag == TAG_SIGNAL) {
+				handle_signals(s);
+				next_tick = 0;	/* SIGCHLD: look at the command now */
+			} else if (tag >= TAG_PIDFD) {
+				root_exited(s, tag - TAG_PIDFD);
+				next_tick = 0;
+			}
+		}
+		/*
+		 * The rest costs syscalls: once per interval, not on every
+		 * wakeup of a busy ring buffer.
+		 */
+		now = clock__mono_ns();
+		if (now < next_tick)
+			continue;
+		next_tick = now + interval_ns;
+		if (s->cmd && !s->cmd_exited &&
+		    command__reap(s->cmd, &s->cmd_status) == 1) {
+			s->cmd_exited = true;
+			matcher__drop_pid(s->matcher, command__pid(s->cmd), now);
+			tracer__untrace_pid(s->tracer, command__pid(s->cmd));
+		}
+		matcher__tick(s->matcher, now - TICK_SLACK_NS);
+		check_lost(s, now);
+		if (!tracer__any_traced(s->tracer))
+			break;	/* every target is gone */
+		if (s->env->duration_ns && now - start >= s->env->duration_ns)
+			break;
+	}
+	return 0;
+}
+
+struct seed_ctx {
+	struct session *s;
+	struct fdt_rec_watch_seed rec;
+};
+
+static void seed_watch(void *ctx, const struct procfs_watch *w)
+{
+	struct seed_ctx *c = ctx;
+
+	c->rec.epfd = w->epfd;
+	c->rec.fd = w->fd;
+	c->rec.events = w->events;
+	c->rec.file = w->file;
+	session_feed(c->s, &c->rec, sizeof(c->rec));
+	if (tracer__track_fd(c->s->tracer, c->rec.hdr.pid, w->fd, &w->file))
+		c->s->seed_untracked++;
+}
+
+/*
+ * Watches that began before we attached, from /proc/PID/fdinfo of each
+ * epoll fd.  Read after attaching, so nothing between the two is missed;
+ * a DEL that races the read arrives later as a record and still matches.
+ */
+static void seed_watches(struct session *s, __u32 pid)
+{
+	struct seed_ctx c = {
+		.s = s,
+		.rec.hdr = {
+			.type = FDT_REC_WATCH_SEED,
+			.size = sizeof(c.rec),
+			.pid = pid,
+			.tid = pid,
+		},
+	};
+
+	c.rec.hdr.ts_ns = clock__mono_ns();
+	procfs__comm(pid, c.rec.hdr.comm, sizeof(c.rec.hdr.comm));
+	procfs__epoll_watches(pid, seed_watch, &c);
+}
+
+static int setup_loop(struct session *s, const sigset_t *blocked)
+{
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0)
+		return -errno;
+	s->sigfd = signalfd(-1, blocked, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sigfd < 0)
+		return -errno;
+	if (watch_fd(s, s->sigfd, TAG_SIGNAL, 0) ||
+	    watch_fd(s, tracer__poll_fd(s->tracer), TAG_RINGBUF, EPOLLET))
+		return -errno;
+	for (size_t i = 0; i < s->env->nr_pids; i++) {
+		s->pidfds[i] = pidfd_open(s->env->pids[i]);
+		if (s->pidfds[i] < 0)
+			return -errno;
+		if (watch_fd(s, s->pidfds[i], TAG_PIDFD + i, 0))
+			return -errno;
+	}
+	return 0;
+}
+
+static void start_banner(struct session *s)
+{
+	char comms[ENV_MAX_PIDS][FDT_COMM_LEN];
+	const char *comm_ptrs[ENV_MAX_PIDS];
+	struct start_info si = {
+		.pids = s->env->pids,
+		.nr_pids = s->env->nr_pids,
+		.comms = comm_ptrs,
+		.grace_ns = s->env->grace_ns,
+		.ts_ns = clock__mono_ns(),
+		.version = FDTRACE_VERSION,
+		.commit = FDTRACE_COMMIT,
+	};
+
+	for (size_t i = 0; i < s->env->nr_pids; i++) {
+		if (procfs__comm(s->env->pids[i], comms[i], sizeof(comms[i])))
+			strcpy(comms[i], "?");
+		comm_ptrs[i] = comms[i];
+	}
+	if (s->cmd) {
+		si.command = s->env->command[0];
+		si.command_pid = command__pid(s->cmd);
+	}
+	output__start(s->out, &si);
+}
+
+static void session_free(struct session *s)
+{
+	tracer__free(s->tracer);
+	for (size_t i = 0; i < s->env->nr_pids; i++)
+		if (s->pidfds[i] >= 0)
+			close(s->pidfds[i]);
+	if (s->sigfd >= 0)
+		close(s->sigfd);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	command__free(s->cmd);
+	matcher__free(s->matcher);
+}
+
+/* The -p targets exist and are not us.  0 or -1 (reported). */
+static int check_targets(struct session *s)
+{
+	for (size_t i = 0; i < s->env->nr_pids; i++) {
+		if ((pid_t)s->env->pids[i] == getpid()) {
+			output__error(s->out, "refusing to trace fdtrace itself (pid %u)", s->env->pids[i]);
+			return -1;
+		}
+		__u32 tgid = 0;
+		int err = procfs__check_pid(s->env->pids[i], &tgid);
+
+		if (err == -EINVAL) {
+			output__error(s->out, "%u is a thread of process %u: trace %u",
+				      s->env->pids[i], tgid, tgid);
+			return -1;
+		}
+		if (err) {
+			output__error(s->out, "no such process: %u", s->env->pids[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Load, choose the targets, attach, then learn what they already watch:
+ * after attaching, so nothing in between is missed.  0 or -1 (reported).
+ */
+static int start_tracing(struct session *s, const sigset_t *blocked)
+{
+	struct tracer_opts topts = {
+		.on_record = on_record,
+		.ctx = s,
+		.follow = s->env->follow,
+		.verbose = s->env->verbose,
+		.ringbuf_bytes = s->env->ringbuf_bytes,
+		.max_tracked_fds = s->env->max_tracked_fds,
+		.max_pids = s->env->max_pids,
+	};
+	char errbuf[256];
+	int err = 0;
+
+	s->tracer = tracer__new(&topts, errbuf, sizeof(errbuf));
+	if (!s->tracer) {
+		output__error(s->out, "%s", errbuf);
+		return -1;
+	}
+	for (size_t i = 0; i < s->env->nr_pids && !err; i++)
+		err = tracer__trace_pid(s->tracer, s->env->pids[i]);
+	if (!err && s->cmd)
+		err = tracer__trace_pid(s->tracer, command__pid(s->cmd));
+	if (err) {
+		output__error(s->out, "cannot trace process: %s", strerror(-err));
+		return -1;
+	}
+	if (tracer__attach(s->tracer, errbuf, sizeof(errbuf))) {
+		output__error(s->out, "%s", errbuf);
+		return -1;
+	}
+	err = setup_loop(s, blocked);
+	if (err) {
+		/* The only likely cause: a -p target exited meanwhile. */
+		output__error(s->out, "cannot watch targets: %s", strerror(-err));
+		return -1;
+	}
+
+	for (size_t i = 0; i < s->env->nr_pids; i++) {
+		char comm[FDT_COMM_LEN] = "?";
+
+		procfs__comm(s->env->pids[i], comm, sizeof(comm));
+		matcher__add_pid(s->matcher, s->env->pids[i], comm, clock__mono_ns());
+		seed_watches(s, s->env->pids[i]);
+	}
+	if (s->cmd) {
+		const char *base = strrchr(s->env->command[0], '/');
+
+		matcher__add_pid(s->matcher, command__pid(s->cmd),
+				 base ? base + 1 : s->env->command[0], clock__mono_ns());
+	}
+	if (s->seed_untracked)
+		output__warn(s->out, "%llu existing watches not tracked in the kernel (--max-fds too small)",
+			     (unsigned long long)s->seed_untracked);
+	return 0;
+}
+
+/* Drain, report what is due, then the summaries and totals. */
+static void finish_tracing(struct session *s)
+{
+	__u64 now;
+
+	tracer__consume(s->tracer);
+	now = clock__mono_ns();
+	matcher__tick(s->matcher, now);
+	check_lost(s, now);
+	report_dropped(s);
+	matcher__finish(s->matcher, now);
+}
+
+/* fdtrace's exit status: COMMAND's if it ran and exited, else 0. */
+static int exit_status(struct session *s)
+{
+	if (!s->cmd)
+		return 0;
+	/* Stopped because the command exited: collect its status. */
+	if (!s->cmd_exited && !s->stop && !tracer__any_traced(s->tracer) &&
+	    waitpid(command__pid(s->cmd), &s->cmd_status, 0) == command__pid(s->cmd))
+		s->cmd_exited = true;
+	if (!s->cmd_exited)
+		return 0;
+	return WIFEXITED(s->cmd_status) ? WEXITSTATUS(s->cmd_status)
+					: 128 + WTERMSIG(s->cmd_status);
+}
+
+
+int live__run(const struct env *env, struct output *out)
+{
+	static struct session s = { .epfd = -1, .sigfd = -1 };
+	struct matcher_opts mopts = {};
+	sigset_t blocked, orig;
+	int err, status = 2;
+
+	s.env = env;
+	s.out = out;
+	memset(s.pidfds, -1, sizeof(s.pidfds));
+	if (check_targets(&s))
+		goto out;
+
+	mopts.grace_ns = env->grace_ns;
+	mopts.report = output__report;
+	mopts.ctx = out;
+	mopts.verify = verify_fd;
+	mopts.verify_ctx = &s;
+	s.matcher = matcher__new(&mopts);
+	if (!s.matcher) {
+		output__error(out, "cannot create matcher: %s", strerror(errno));
+		goto out;
+	}
+
+	/*
+	 * Signals are read from a signalfd in the event loop; a command
+	 * started here gets the original mask back before it execs.
+	 */
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGINT);
+	sigaddset(&blocked, SIGTERM);
+	sigaddset(&blocked, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &blocked, &orig);
+
+	if (env->command) {
+		/* Forked before the BPF object exists: it inherits no BPF fds. */
+		s.cmd = command__new(env->command, &orig);
+		if (!s.cmd) {
+			output__error(out, "cannot execute %s: %s", env->command[0], strerror(errno));
+			goto out;
+		}
+	}
+	if (start_tracing(&s, &blocked))
+		goto out;
+
+	start_banner(&s);
+	if (s.cmd) {
+		err = command__release(s.cmd);
+		if (err) {
+			output__error(out, "cannot execute %s: %s", env->command[0], strerror(-err));
+			goto out;
+		}
+	}
+
+	err = run(&s);
+	if (err) {
+		output__error(out, "event loop failed: %s", strerror(-err));
+		goto out;
+	}
+	finish_tracing(&s);
+	status = exit_status(&s);
+out:
+	session_free(&s);
+	return status;
+}

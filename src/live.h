@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Live mode: trace processes on this kernel (see live.c). */
+#ifndef __FDTRACE_LIVE_H
+#define __FDTRACE_LIVE_H
+
+#include "env.h"
+#include "output.h"
+
+/* Trace what env names until it is done; returns fdtrace's exit status. */
+int live__run(const struct env *env, struct output *out);
+
+#endif /* __FDTRACE_LIVE_H */
