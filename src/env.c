@@ -50,7 +50,7 @@ static const struct argp_option options[] = {
 
 	{ NULL, 0, NULL, 0, "Tuning:", 3 },
 	{ "ringbuf-size", OPT_RINGBUF, "KIB", 0, "Ring buffer size in KiB, a power of two (default " STR(DEFAULT_RINGBUF_KIB) ")", 3 },
-	{ "max-fds", OPT_MAX_FDS, "N", 0, "Most fds tracked at once in the kernel (default " STR(DEFAULT_MAX_FDS) ")", 3 },
+	{ "max-fds", OPT_MAX_FDS, "N", 0, "Most fds tracked at once in the kernel (default: the targets' fd limits, at least " STR(DEFAULT_MAX_FDS) ")", 3 },
 
 	{ NULL, 0, NULL, 0, "Help:", -1 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
@@ -206,7 +206,7 @@ void env__parse(struct env *env, int argc, char **argv)
 		.mode = MODE_LIVE,
 		.grace_ns = DEFAULT_GRACE_S * 1000000000ULL,
 		.ringbuf_bytes = DEFAULT_RINGBUF_KIB * 1024,
-		.max_tracked_fds = DEFAULT_MAX_FDS,
+		.max_tracked_fds = 0,	/* sized from the targets' fd limits */
 		.max_pids = DEFAULT_MAX_PIDS,
 	};
 

@@ -612,6 +612,8 @@ static void json_summary(struct output *o, const struct report *r)
 #define X(name, kind, text, help) jsonw_uint_field(w, #name, st->name);
 	FDT_PROC_COUNTERS(X)
 #undef X
+	/* records lost or fds untracked: the counts above are a lower bound */
+	jsonw_bool_field(w, "partial", st->lost || st->untracked);
 	json_time_field(o, w, "time", ts_or_now(r->ts_ns));
 	jsonw_end_object(w);
 }

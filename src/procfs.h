@@ -39,4 +39,7 @@ typedef void (*procfs_watch_fn)(void *ctx, const struct procfs_watch *w);
  * Returns the number of watches found or a negative errno.
  */
 int procfs__epoll_watches(__u32 pid, procfs_watch_fn fn, void *ctx);
+/* RLIMIT_NOFILE of pid, from /proc/PID/limits (readable for any user's process). */
+int procfs__nofile(__u32 pid, __u64 *soft, __u64 *hard);
+
 #endif /* __FDTRACE_PROCFS_H */

@@ -212,10 +212,11 @@ static bool test_json_summary_totals(void)
 		"\"watches_ended\":12,\"closed\":8,\"closed_late\":1,\"rewatched\":2,"
 		"\"leaks\":2,\"open_leaks\":2,\"closed_while_watched\":0,"
 		"\"deregister_failed\":1,\"del_enoent\":3,\"corrected\":0,"
+		"\"untracked\":0,\"lost\":0,\"unconfirmed\":0,\"partial\":false,"
 		"\"time\":\"2026-11-27T15:04:14.123456Z\"}\n"
 		"{\"event\":\"totals\",\"processes\":1,\"watches_ended\":12,"
 		"\"leaks\":2,\"open_leaks\":2,\"lost_events\":37,"
-		"\"records\":5000,\"bad_records\":1,"
+		"\"records\":5000,\"bad_records\":1,\"untracked\":0,"
 		"\"time\":\"2026-11-27T15:04:14.123456Z\"}\n");
 	cap_close(&c);
 	return ok;
@@ -289,10 +290,10 @@ static bool test_json_start(void)
 	ok = expect_str("out", c.out_buf,
 		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\","
 		"\"mode\":\"pids\",\"pids\":[4242,17],\"comms\":[\"python3\",\"no\\\"de\"],"
-		"\"grace_s\":5.000,\"abi_version\":1}\n"
+		"\"grace_s\":5.000,\"abi_version\":2}\n"
 		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\","
 		"\"mode\":\"command\",\"pids\":[],\"command\":\"/usr/bin/python3\","
-		"\"command_pid\":99,\"grace_s\":0.250,\"abi_version\":1}\n");
+		"\"command_pid\":99,\"grace_s\":0.250,\"abi_version\":2}\n");
 	ok &= expect_str("err", c.err_buf, "");
 	cap_close(&c);
 	return ok;
