@@ -78,11 +78,11 @@ $(OUTPUT)/fdtrace: $(TOOL_OBJS) $(CORE_OBJS)
 
 $(OUTPUT)/tests/test_matcher: tests/test_matcher.c $(CORE_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
 
 $(OUTPUT)/tests/test_output: tests/test_output.c $(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/output.c src/json_writer.c src/clock.c) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $^ -o $@
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
 
 # Every workload links the helpers in tests/lib, compiled once.
 WORKLOAD_LIB := $(OUTPUT)/obj/tests_lib_workload.o

@@ -12,7 +12,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include <time.h>
 
 #include "matcher.h"
+#include "unit.h"
 
 #define MS		1000000ULL
 #define SEC		(1000 * MS)
@@ -27,39 +27,6 @@
 #define DEV		0x8
 #define EBADF_RET	(-9)
 #define ENOENT_RET	(-2)
-
-/* ---- failure reporting ---- */
-
-static char fail_msg[512];
-
-static bool fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	/* the first failure is the interesting one */
-	if (fail_msg[0])
-		return false;
-	va_start(ap, fmt);
-	vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
-	va_end(ap);
-	return false;
-}
-
-#define ASSERT_EQ(got, want, what) ({					\
-	long long __g = (long long)(got), __w = (long long)(want);	\
-	__g == __w ? true : fail("%s:%d: %s: got %lld, want %lld",	\
-				 __FILE__, __LINE__, (what), __g, __w);	\
-})
-
-#define ASSERT_TRUE(cond, what) ({					\
-	(cond) ? true : fail("%s:%d: %s: false", __FILE__, __LINE__, (what)); \
-})
-
-#define ASSERT_STREQ(got, want, what) ({				\
-	const char *__g = (got), *__w = (want);				\
-	!strcmp(__g, __w) ? true : fail("%s:%d: %s: got \"%s\", want \"%s\"", \
-					__FILE__, __LINE__, (what), __g, __w); \
-})
 
 /* ---- record builders ---- */
 
@@ -1946,65 +1913,60 @@ static bool test_model(void)
 	       ASSERT_TRUE(M.leaks > 100, "the stream leaked often enough to matter");
 }
 
-#define TEST(name) { #name, test_##name }
-
-static const struct test {
-	const char *name;
-	bool (*fn)(void);
-} tests[] = {
-	TEST(pause_resume_within_grace),
-	TEST(rewatch_after_grace),
-	TEST(close_within_grace_close),
-	TEST(close_within_grace_range),
-	TEST(close_within_grace_dup2),
-	TEST(close_within_grace_exec),
-	TEST(close_within_grace_exit),
-	TEST(close_after_grace_close),
-	TEST(close_after_grace_range),
-	TEST(close_after_grace_dup2),
-	TEST(close_after_grace_exec),
-	TEST(close_after_grace_exit),
-	TEST(exit_within_grace),
-	TEST(exit_with_open_leaks),
-	TEST(fd_reuse_after_leak),
-	TEST(fd_reuse_within_grace),
-	TEST(fd_reuse_unknown_file),
-	TEST(close_file_mismatch),
-	TEST(threads_share_fds),
-	TEST(exec),
-	TEST(fork_child_separate),
-	TEST(fork_child_comm),
-	TEST(pid_reuse_after_exit),
-	TEST(pid_reuse_missed_exit),
-	TEST(two_epfds),
-	TEST(many_epfds),
-	TEST(del_ebadf),
-	TEST(del_enoent),
-	TEST(other_failures_ignored),
-	TEST(bad_records),
-	TEST(verify_before_flag),
-	TEST(verify_batched),
-	TEST(lost_needs_proof),
-	TEST(untracked),
-	TEST(verify_watched),
-	TEST(exit_resolves_in_fd_order),
-	TEST(grace_boundary),
-	TEST(leak_reported_once),
-	TEST(out_of_order),
-	TEST(same_del_ts_order),
-	TEST(mid_flight),
-	TEST(watch_seed),
-	TEST(closed_while_watched),
-	TEST(drop_pid),
-	TEST(finish_order_and_totals),
-	TEST(close_after_exit),
-	TEST(many_processes),
-	TEST(comm_unterminated),
-	TEST(new_bad_opts),
-	TEST(no_callback),
-	TEST(stats_balance),
-	TEST(stress),
-	TEST(model),
+static const struct unit_test tests[] = {
+	UNIT_TEST(pause_resume_within_grace),
+	UNIT_TEST(rewatch_after_grace),
+	UNIT_TEST(close_within_grace_close),
+	UNIT_TEST(close_within_grace_range),
+	UNIT_TEST(close_within_grace_dup2),
+	UNIT_TEST(close_within_grace_exec),
+	UNIT_TEST(close_within_grace_exit),
+	UNIT_TEST(close_after_grace_close),
+	UNIT_TEST(close_after_grace_range),
+	UNIT_TEST(close_after_grace_dup2),
+	UNIT_TEST(close_after_grace_exec),
+	UNIT_TEST(close_after_grace_exit),
+	UNIT_TEST(exit_within_grace),
+	UNIT_TEST(exit_with_open_leaks),
+	UNIT_TEST(fd_reuse_after_leak),
+	UNIT_TEST(fd_reuse_within_grace),
+	UNIT_TEST(fd_reuse_unknown_file),
+	UNIT_TEST(close_file_mismatch),
+	UNIT_TEST(threads_share_fds),
+	UNIT_TEST(exec),
+	UNIT_TEST(fork_child_separate),
+	UNIT_TEST(fork_child_comm),
+	UNIT_TEST(pid_reuse_after_exit),
+	UNIT_TEST(pid_reuse_missed_exit),
+	UNIT_TEST(two_epfds),
+	UNIT_TEST(many_epfds),
+	UNIT_TEST(del_ebadf),
+	UNIT_TEST(del_enoent),
+	UNIT_TEST(other_failures_ignored),
+	UNIT_TEST(bad_records),
+	UNIT_TEST(verify_before_flag),
+	UNIT_TEST(verify_batched),
+	UNIT_TEST(lost_needs_proof),
+	UNIT_TEST(untracked),
+	UNIT_TEST(verify_watched),
+	UNIT_TEST(exit_resolves_in_fd_order),
+	UNIT_TEST(grace_boundary),
+	UNIT_TEST(leak_reported_once),
+	UNIT_TEST(out_of_order),
+	UNIT_TEST(same_del_ts_order),
+	UNIT_TEST(mid_flight),
+	UNIT_TEST(watch_seed),
+	UNIT_TEST(closed_while_watched),
+	UNIT_TEST(drop_pid),
+	UNIT_TEST(finish_order_and_totals),
+	UNIT_TEST(close_after_exit),
+	UNIT_TEST(many_processes),
+	UNIT_TEST(comm_unterminated),
+	UNIT_TEST(new_bad_opts),
+	UNIT_TEST(no_callback),
+	UNIT_TEST(stats_balance),
+	UNIT_TEST(stress),
+	UNIT_TEST(model),
 };
 
 /* ---- benchmark ---- */
@@ -2095,40 +2057,24 @@ static int bench(void)
 	return 0;
 }
 
+static bool setup_default(void)
+{
+	return setup(GRACE);
+}
+
 int main(int argc, char **argv)
 {
-	const size_t nr_tests = sizeof(tests) / sizeof(tests[0]);
-	int passed = 0, failed = 0, i;
-	bool selected = false;
-	size_t t;
+	int i, nr_names = 0;
 
+	/* what is not an option names a test to run */
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-b"))
 			return bench();
 		if (!strcmp(argv[i], "-q"))
 			quick = true;
 		else
-			selected = true;
+			argv[1 + nr_names++] = argv[i];
 	}
-	for (t = 0; t < nr_tests; t++) {
-		bool ok, want = !selected;
-
-		for (i = 1; i < argc && !want; i++)
-			want = !strcmp(argv[i], tests[t].name);
-		if (!want)
-			continue;
-		fail_msg[0] = '\0';
-		ok = setup(GRACE) && tests[t].fn();
-		teardown();
-		if (ok) {
-			printf("ok %s\n", tests[t].name);
-			passed++;
-		} else {
-			printf("FAIL %s: %s\n", tests[t].name,
-			       fail_msg[0] ? fail_msg : "(no message)");
-			failed++;
-		}
-	}
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return unit_run(tests, sizeof(tests) / sizeof(tests[0]), argv + 1, nr_names,
+			setup_default, teardown);
 }

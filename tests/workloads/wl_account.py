@@ -3,7 +3,7 @@
 
 Same line format as scenarios.c (see the comment at its top): one JSON
 object per line, one write(2) per line, appended to the report file, so
-that tests/run_tests.py reads every workload the same way.
+that tests/harness.py reads every workload the same way.
 """
 import json
 import os
