@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """fdtrace overhead benchmark (issue 4): one run, one machine, one table.
 
 Every number in the table is a ratio or a difference between runs made in

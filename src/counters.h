@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * The one list of per-process counters.  Each X(name, kind, text, help)
  * row becomes a field of struct proc_stats (matcher.h), a key of the JSON

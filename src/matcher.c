@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * The matching engine.  State lives per process (tgid: all threads share
  * one fd table) and, inside it, per fd, in a small open-addressing table

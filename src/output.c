@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Text and JSON Lines output.  Each format is a struct output_ops;
  * output__*() only dispatch.  Text findings are one table row each, the

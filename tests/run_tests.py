@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """fdtrace's test runner: `make test` runs it as root.
 
 First the unit-test binaries (build/tests/test_*), whose `N passed, N failed`

@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """Integration tests on real runtimes and around processes, for run_tests.py.
 
 Real servers under load, traced with -p: Node.js (libuv), nginx and

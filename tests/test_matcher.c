@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Unit tests of the matching engine, fed from records built in memory:
  * no root, no BPF.  Every test is a named function in tests[] that feeds

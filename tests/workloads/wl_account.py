@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """The account a Python workload keeps of its own epoll watches.
 
 Same line format as scenarios.c (see the comment at its top): one JSON
