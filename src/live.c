@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Live mode: trace running processes (-p) or a command (--) on this
  * kernel.  A session owns the modules (tracer, matcher, output, the

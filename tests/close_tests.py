@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """The close paths, one C scenario each (tests/workloads/scenarios.c).
 
 Each scenario makes its epoll_ctl() and close-like calls itself on fds

@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """fdtrace's test harness: a library, not a program.
 
 The test modules (tests/*_tests.py) and the benchmark (bench/run.py)

@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """Python's event loops: asyncio, and uvloop (libuv) where it is installed.
 
 The leak of the article (remove_reader() and a forgotten socket), and a

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * What the unit-test binaries (tests/test_*.c) share: assertions, a table
  * of named tests, and the loop that runs them and ends with the line
