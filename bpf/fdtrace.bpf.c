@@ -274,6 +274,63 @@ static __always_inline void file_id(struct file *f, struct fdt_file *id)
 }
 
 /*
+ * Socket state for the evidence on a finding (see struct fdt_verify).
+ * Only read at a DEL and at the check before a report: nothing per read
+ * or write is traced.
+ */
+#define AF_UNIX		1
+#define AF_INET		2
+#define AF_INET6	10
+#define IPPROTO_TCP	6
+#define SOCK_STREAM	1
+#define RCV_SHUTDOWN	1
+
+static __always_inline struct sock *file_sock(struct file *f)
+{
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+
+	return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
+static __always_inline bool sock_is_tcp(struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	return (family == AF_INET || family == AF_INET6) &&
+	       BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) == IPPROTO_TCP &&
+	       BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type) == SOCK_STREAM;
+}
+
+static __always_inline void sock_evidence(struct file *f, struct fdt_verify *out)
+{
+	struct sock *sk = file_sock(f);
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+	out->sock_flags = 0;
+	out->tcp_state = 0;
+	out->rd_seq = 0;
+	out->wr_seq = 0;
+	out->unread = 0;
+	if (!sk)
+		return;
+	out->sock_flags = FDT_SOCKF_SOCKET;
+	if (sock_is_tcp(sk)) {
+		out->sock_flags |= FDT_SOCKF_TCP;
+		out->tcp_state = BPF_CORE_READ(sk, __sk_common.skc_state);
+		out->rd_seq = BPF_CORE_READ(tp, copied_seq);
+		out->wr_seq = BPF_CORE_READ(tp, write_seq);
+		out->unread = BPF_CORE_READ(tp, rcv_nxt) - out->rd_seq;
+		return;
+	}
+	/* UDP, unix, netlink: bytes in the receive queue */
+	out->unread = BPF_CORE_READ(sk, sk_backlog.rmem_alloc.counter);
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_UNIX &&
+	    BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type) == SOCK_STREAM &&
+	    (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN))
+		out->sock_flags |= FDT_SOCKF_PEER_GONE;
+}
+
+/*
  * Reference count of a struct file.  v6.13 (commit 90ee6ed776c0 "fs: port
  * files to file_ref") replaced atomic_long_t f_count with file_ref_t f_ref,
  * whose counter is biased: 0 means one reference.
@@ -394,6 +451,24 @@ static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 }
 
 /*
+ * The epoll fd itself is tracked too, so its close is seen: closing the
+ * last reference to an instance ends every watch it held, with no DEL.
+ * Its identity is learnt at that close (no fd table walk here: one map
+ * update per ADD, which fails at once when the instance is known).
+ */
+static __always_inline void track_epfd(struct fdt_proc_val *pv, __u32 pid, int epfd)
+{
+	struct fdt_fd_key k = { .pid = pid, .fd = epfd };
+	struct fdt_fd_val v = {
+		.id.ftype = FDT_FT_EPOLL,
+		.watches = 1,	/* read the file at close: shared or not */
+	};
+
+	if (!bpf_map_update_elem(&tracked_fds, &k, &v, BPF_NOEXIST))
+		note_fd(pv, epfd);
+}
+
+/*
  * epoll_ctl is handled at exit only: the result decides everything, and
  * the arguments are still in the saved user registers, so no per-thread
  * map has to carry them from enter to exit.
@@ -470,6 +545,8 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 				note_fd(pv, fd);
 			}
 		}
+		if (op == FDT_EPOLL_CTL_ADD)
+			track_epfd(pv, k.pid, epfd);
 	}
 
 	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
@@ -479,6 +556,17 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		r->op = op;
 		r->events = 0;
 		r->ret = ret;
+		r->rd_seq = 0;
+		r->wr_seq = 0;
+		if (op == FDT_EPOLL_CTL_DEL && ret == 0 && id.ftype == FDT_FT_SOCKET && f) {
+			struct sock *sk = file_sock(f);
+
+			if (sk && sock_is_tcp(sk)) {
+				flags |= FDT_CTLF_TCP;
+				r->rd_seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+				r->wr_seq = BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
+			}
+		}
 		r->flags = flags;
 		if (op != FDT_EPOLL_CTL_DEL) {
 			void *uev = (void *)PT_REGS_PARM4_CORE_SYSCALL(regs);
@@ -639,12 +727,17 @@ int verify_files(struct bpf_iter__task_file *ctx)
 	if (!v)
 		return 0;
 	out.fd = ctx->fd;
+	out.pad = 0;
 	if (!survived(file, v))
 		out.verdict = FDT_VERIFY_OTHER;
 	else if (watched_as(file, ctx->fd))
 		out.verdict = FDT_VERIFY_WATCHED;
 	else
 		out.verdict = FDT_VERIFY_SAME;
+	if (out.verdict == FDT_VERIFY_SAME && v->id.ftype == FDT_FT_SOCKET)
+		sock_evidence(file, &out);
+	else
+		out.sock_flags = out.tcp_state = out.rd_seq = out.wr_seq = out.unread = 0;
 	bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
 	return 0;
 }

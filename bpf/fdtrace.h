@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #endif
 
-#define FDT_ABI_VERSION		2
+#define FDT_ABI_VERSION		3
 #define FDT_COMM_LEN		16
 
 /* fdt_rec_hdr.type */
@@ -56,6 +56,7 @@
 
 /* fdt_rec_epoll_ctl.flags */
 #define FDT_CTLF_UNTRACKED	0x1	/* tracked_fds was full: closes of fd are not seen */
+#define FDT_CTLF_TCP		0x2	/* DEL of a TCP socket: rd_seq, wr_seq are set */
 
 /* fdt_rec_close.flags */
 #define FDT_CLOSEF_STILL_WATCHED 0x1	/* file still on an epoll list after close */
@@ -98,6 +99,14 @@ struct fdt_rec_epoll_ctl {
 	__s32 ret;		/* 0 or -errno */
 	__u32 flags;		/* FDT_CTLF_* */
 	struct fdt_file file;	/* what fd named at the call */
+	/*
+	 * FDT_CTLF_TCP: where the program's reads (copied_seq) and writes
+	 * (write_seq) stood when the watch ended; only the program moves
+	 * them, so the check before a report can tell a socket still in use
+	 * from a forgotten one.
+	 */
+	__u32 rd_seq;
+	__u32 wr_seq;
 };
 
 struct fdt_rec_close {
@@ -164,19 +173,30 @@ struct fdt_proc_val {
 	__u64 lost;		/* records of this process lost (ring buffer full) */
 };
 
+/* fdt_verify.sock_flags */
+#define FDT_SOCKF_SOCKET	0x1	/* a socket: unread is set */
+#define FDT_SOCKF_TCP		0x2	/* TCP: tcp_state, rd_seq, wr_seq are set */
+#define FDT_SOCKF_PEER_GONE	0x4	/* the peer shut its end (unix stream) */
+
 /* One line of the verify_files iterator's output */
 struct fdt_verify {
 	__s32 fd;
 	__u32 verdict;		/* FDT_VERIFY_* */
+	__u32 sock_flags;	/* FDT_SOCKF_* */
+	__u32 tcp_state;	/* TCP_ESTABLISHED (1) ... as in include/net/tcp_states.h */
+	__u32 rd_seq;		/* TCP: copied_seq now */
+	__u32 wr_seq;		/* TCP: write_seq now */
+	__u32 unread;		/* bytes queued, not yet read by the program */
+	__u32 pad;
 };
 
 _Static_assert(sizeof(struct fdt_fd_key) == 8, "fdt_fd_key layout");
 _Static_assert(sizeof(struct fdt_proc_val) == 16, "fdt_proc_val layout");
-_Static_assert(sizeof(struct fdt_verify) == 8, "fdt_verify layout");
+_Static_assert(sizeof(struct fdt_verify) == 32, "fdt_verify layout");
 _Static_assert(sizeof(struct fdt_fd_val) == 32, "fdt_fd_val layout");
 _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
 _Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
-_Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 80, "fdt_rec_epoll_ctl layout");
+_Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 88, "fdt_rec_epoll_ctl layout");
 _Static_assert(sizeof(struct fdt_rec_close) == 72, "fdt_rec_close layout");
 _Static_assert(sizeof(struct fdt_rec_proc) == 56, "fdt_rec_proc layout");
 _Static_assert(sizeof(struct fdt_rec_watch_seed) == 72, "fdt_rec_watch_seed layout");

@@ -38,6 +38,16 @@
 	  "EPOLL_CTL_DELs that failed with ENOENT (routine in libuv)")	\
 	X(corrected, CNT_COUNTER, "corrected",				\
 	  "fds that went away by a path no record showed, caught by the check before a report") \
+	X(leaks_idle, CNT_COUNTER, "of the leaks idle",				\
+	  "leaks of sockets with nothing queued and no reads or writes since the DEL") \
+	X(leaks_peer_closed, CNT_COUNTER, "of the leaks with the peer gone",		\
+	  "leaks of sockets whose peer had hung up (CLOSE_WAIT)")	\
+	X(leaks_backpressured, CNT_COUNTER, "of the leaks backpressured",		\
+	  "leaks of sockets with data waiting unread past the pause grace") \
+	X(in_use, CNT_COUNTER, "unwatched sockets found in use",			\
+	  "checks that found an unwatched socket still moving bytes: not a leak, checked again later") \
+	X(paused, CNT_COUNTER, "paused sockets (back-pressure)",				\
+	  "unwatched sockets found with data waiting (back-pressure), given the pause grace") \
 	X(untracked, CNT_COUNTER, "fds not tracked (--max-fds full)",	\
 	  "watched fds the kernel could not track (map full): their history is not guessed") \
 	X(lost, CNT_COUNTER, "records lost",				\

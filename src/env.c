@@ -34,6 +34,7 @@ enum {
 	OPT_RINGBUF = 0x100,
 	OPT_MAX_FDS,
 	OPT_USAGE,
+	OPT_PAUSE_GRACE,
 };
 
 static const struct argp_option options[] = {
@@ -45,6 +46,8 @@ static const struct argp_option options[] = {
 	{ NULL, 0, NULL, 0, "What to report:", 2 },
 	{ "grace", 'g', "SECONDS", 0, "Report an fd unwatched and open for longer than this (default "
 	  STR(DEFAULT_GRACE_S) "; fractions allowed)", 2 },
+	{ "pause-grace", OPT_PAUSE_GRACE, "SECONDS", 0, "A socket with data waiting unread is paused, not leaked, for this long (default "
+	  STR(DEFAULT_PAUSE_GRACE_S) ")", 2 },
 	{ "json", 'j', NULL, 0, "JSON Lines on stdout", 2 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's debug output", 2 },
 
@@ -147,6 +150,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (parse_seconds(arg, &env->grace_ns))
 			fail(state, "invalid grace '%s': give seconds >= 0", arg);
 		break;
+	case OPT_PAUSE_GRACE:
+		if (parse_seconds(arg, &env->pause_grace_ns))
+			fail(state, "invalid pause grace '%s': give seconds >= 0", arg);
+		break;
 	case 'j':
 		env->json = true;
 		break;
@@ -205,6 +212,7 @@ void env__parse(struct env *env, int argc, char **argv)
 	*env = (struct env){
 		.mode = MODE_LIVE,
 		.grace_ns = DEFAULT_GRACE_S * 1000000000ULL,
+		.pause_grace_ns = DEFAULT_PAUSE_GRACE_S * 1000000000ULL,
 		.ringbuf_bytes = DEFAULT_RINGBUF_KIB * 1024,
 		.max_tracked_fds = 0,	/* sized from the targets' fd limits */
 		.max_pids = DEFAULT_MAX_PIDS,

@@ -15,6 +15,7 @@
  */
 #define DEFAULT_GRACE_S		5	/* seconds */
 #define DEFAULT_RINGBUF_KIB	4096
+#define DEFAULT_PAUSE_GRACE_S	60	/* seconds a socket may sit paused with data unread */
 #define DEFAULT_MAX_FDS		65536
 #define DEFAULT_MAX_PIDS	4096	/* processes traced at once (-f children) */
 
@@ -28,6 +29,7 @@ struct env {
 	size_t nr_pids;
 	char **command;			/* after "--"; NULL-terminated */
 	__u64 grace_ns;
+	__u64 pause_grace_ns;		/* --pause-grace */
 	__u64 duration_ns;		/* 0: until stopped */
 	bool json;
 	bool verbose;

@@ -84,6 +84,7 @@ static int verify_fds(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
 {
 	static __s32 fds[VERIFY_BATCH];
 	static enum tracer_verdict v[VERIFY_BATCH];
+	static struct fdt_verify socks[VERIFY_BATCH];
 	struct session *s = ctx;
 	int err;
 
@@ -92,9 +93,11 @@ static int verify_fds(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
 	tracer__proc_lost(s->tracer, pid, lost);
 	for (size_t i = 0; i < n; i++)
 		fds[i] = reqs[i].fd;
-	err = tracer__verify(s->tracer, pid, fds, v, n);
+	err = tracer__verify(s->tracer, pid, fds, v, socks, n);
 	if (err)
 		return err;
+	for (size_t i = 0; i < n; i++)
+		reqs[i].sock = socks[i];
 	for (size_t i = 0; i < n; i++)
 		reqs[i].verdict = v[i] == VERIFY_SAME ? VERDICT_SAME :
 				  v[i] == VERIFY_GONE ? VERDICT_GONE :
@@ -565,6 +568,7 @@ int live__run(const struct env *env, struct output *out)
 		goto out;
 
 	mopts.grace_ns = env->grace_ns;
+	mopts.pause_grace_ns = env->pause_grace_ns;
 	mopts.report = output__report;
 	mopts.ctx = out;
 	mopts.verify = verify_fds;

@@ -64,6 +64,14 @@ struct fd_ent {
 	__s32 *ep_ext;		/* set members past EP_INLINE */
 	__u64 del_ts;
 	struct fdt_file file;
+	/*
+	 * TCP: the program's read and write positions at the DEL, and as
+	 * last seen by a check; when a check last saw them move.
+	 */
+	__u32 del_rd, del_wr, rd, wr;
+	__u64 move_ts;
+	__u8 tcp;		/* the positions above are known */
+	__u8 paused;		/* counted in paused already */
 };
 
 struct proc {
@@ -127,9 +135,11 @@ struct matcher {
 
 struct due {
 	__u32 pidx;
-	__u32 order;		/* position in del_ts order */
+	__u32 order;		/* position in deadline order */
 	__s32 fd;
 	enum verdict verdict;
+	__u64 key;		/* its heap key: due at key + grace */
+	struct fdt_verify sock;
 };
 
 static inline bool file_known(const struct fdt_file *f)
@@ -570,7 +580,8 @@ static void epoll_closed(struct matcher *m, __u32 pidx, __s32 epfd, __u64 ts)
 			continue;
 		e->state = FD_ENDED;
 		e->epfd = epfd;
-		e->del_ts = ts;
+		e->del_ts = e->move_ts = ts;
+		e->tcp = e->paused = 0;
 		p->st.watches_ended++;
 		m->tot.watches_ended++;
 		heap_push(m, pidx, i, ts);
@@ -619,9 +630,11 @@ static int watch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
 	return 0;
 }
 
-static int unwatch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
-		   const struct fdt_file *file, __u64 ts)
+static int unwatch(struct matcher *m, __u32 pidx, const struct fdt_rec_epoll_ctl *r)
 {
+	__s32 fd = r->fd, epfd = r->epfd;
+	const struct fdt_file *file = &r->file;
+	__u64 ts = r->hdr.ts_ns;
 	__u32 slot = fd_lookup(m, pidx, fd, file, ts);
 	struct proc *p;
 	struct fd_ent *e;
@@ -649,6 +662,11 @@ static int unwatch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
 	e->state = FD_ENDED;
 	e->epfd = epfd;
 	e->del_ts = ts;
+	e->move_ts = ts;
+	e->paused = 0;
+	e->tcp = !!(r->flags & FDT_CTLF_TCP);
+	e->del_rd = e->rd = r->rd_seq;
+	e->del_wr = e->wr = r->wr_seq;
 	p->st.watches_ended++;
 	m->tot.watches_ended++;
 	return heap_push(m, pidx, slot, ts);
@@ -722,7 +740,7 @@ static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r)
 		/* a MOD that succeeds on a fd we think unwatched shows a missed ADD */
 		return watch(m, pidx, r->fd, r->epfd, &r->file, r->hdr.ts_ns, false);
 	case FDT_EPOLL_CTL_DEL:
-		return unwatch(m, pidx, r->fd, r->epfd, &r->file, r->hdr.ts_ns);
+		return unwatch(m, pidx, r);
 	default:
 		return 0;
 	}
@@ -1025,24 +1043,85 @@ static void verify_group(struct matcher *m, struct due *d, __u32 n)
 		m->reqs[i].fd = d[i].fd;
 		m->reqs[i].file = fd_at(p, slot)->file;
 		m->reqs[i].verdict = VERDICT_UNKNOWN;
+		memset(&m->reqs[i].sock, 0, sizeof(m->reqs[i].sock));
 	}
 	if (m->opts.verify(m->opts.verify_ctx, p->pid, m->reqs, n, &lost))
 		for (i = 0; i < n; i++)
 			m->reqs[i].verdict = VERDICT_UNKNOWN;
 	if (lost > p->st.lost)
 		p->st.lost = lost;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		d[i].verdict = m->reqs[i].verdict;
+		d[i].sock = m->reqs[i].sock;
+	}
+}
+
+#define TCP_CLOSE_WAIT	8	/* include/net/tcp_states.h */
+#define TCP_LAST_ACK	9
+
+/*
+ * What the socket's state says of an fd unwatched past the grace: in use
+ * (moved bytes since we last looked), paused (data waits unread), or a
+ * leak of some class.  Returns EVIDENCE_IN_USE, or the class to report
+ * with, or NONE with *again set when the fd is paused and will be looked
+ * at again.
+ */
+static enum evidence_class classify(struct matcher *m, struct proc *p, struct fd_ent *e,
+				    const struct fdt_verify *sk, __u64 now, bool *again)
+{
+	*again = false;
+	if (!(sk->sock_flags & FDT_SOCKF_SOCKET))
+		return EVIDENCE_NONE;
+	if ((sk->sock_flags & FDT_SOCKF_TCP) &&
+	    (sk->tcp_state == TCP_CLOSE_WAIT || sk->tcp_state == TCP_LAST_ACK))
+		return EVIDENCE_PEER_CLOSED;
+	if (sk->sock_flags & FDT_SOCKF_PEER_GONE)
+		return EVIDENCE_PEER_CLOSED;
+	if ((sk->sock_flags & FDT_SOCKF_TCP) && e->tcp &&
+	    (sk->rd_seq != e->rd || sk->wr_seq != e->wr)) {
+		e->rd = sk->rd_seq;
+		e->wr = sk->wr_seq;
+		e->move_ts = now;
+		return EVIDENCE_IN_USE;
+	}
+	if (sk->unread) {
+		if (now - e->del_ts >= m->opts.pause_grace_ns)
+			return EVIDENCE_BACKPRESSURED;
+		if (!e->paused) {
+			e->paused = 1;
+			p->st.paused++;
+		}
+		*again = true;
+		return EVIDENCE_NONE;
+	}
+	return EVIDENCE_IDLE;
+}
+
+static void fill_evidence(struct evidence *ev, enum evidence_class cls,
+			  const struct fd_ent *e, const struct fdt_verify *sk, __u64 ts)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->cls = cls;
+	ev->sock_flags = sk->sock_flags;
+	ev->tcp_state = sk->tcp_state;
+	ev->unread = sk->unread;
+	if ((sk->sock_flags & FDT_SOCKF_TCP) && e->tcp) {
+		ev->read_since = sk->rd_seq - e->del_rd;
+		ev->written_since = sk->wr_seq - e->del_wr;
+	}
+	ev->quiet_ns = ts > e->move_ts ? ts - e->move_ts : 0;
 }
 
 /* One due fd, its verdict known: report it, or correct what we knew. */
-static void settle(struct matcher *m, const struct due *d, __u64 grace)
+static void settle(struct matcher *m, const struct due *d, __u64 now, __u64 grace)
 {
 	struct proc *p = &m->procs[d->pidx];
 	__u32 slot = fd_find(p, d->fd);
 	struct fd_ent *e = fd_at(p, slot);
-	__u64 ts = e->del_ts + grace;
+	__u64 ts = d->key + grace;
+	enum evidence_class cls = EVIDENCE_NONE;
 	struct report r;
+	bool again;
 
 	switch (d->verdict) {
 	case VERDICT_GONE:
@@ -1065,14 +1144,33 @@ static void settle(struct matcher *m, const struct due *d, __u64 grace)
 		}
 		break;
 	case VERDICT_SAME:
+		cls = classify(m, p, e, &d->sock, now, &again);
+		if (cls == EVIDENCE_IN_USE) {
+			/* not forgotten: look again one grace from now */
+			p->st.in_use++;
+			heap_push(m, d->pidx, slot, now);
+			return;
+		}
+		if (again) {
+			/* paused: a leak only if still so at the pause grace */
+			heap_push(m, d->pidx, slot, e->del_ts + m->opts.pause_grace_ns - grace);
+			return;
+		}
 		break;
 	}
 	e->state = FD_LEAKED;
 	p->st.leaks++;
 	p->st.open_leaks++;
+	if (cls == EVIDENCE_IDLE)
+		p->st.leaks_idle++;
+	else if (cls == EVIDENCE_PEER_CLOSED)
+		p->st.leaks_peer_closed++;
+	else if (cls == EVIDENCE_BACKPRESSURED)
+		p->st.leaks_backpressured++;
 	m->tot.leaks++;
 	m->tot.open_leaks++;
 	fill_report(&r, REPORT_LEAK, p, e, ts);
+	fill_evidence(&r.ev, cls, e, &d->sock, ts);
 	emit(m, &r);
 }
 
@@ -1091,7 +1189,7 @@ void matcher__tick(struct matcher *m, __u64 now_ns)
 		if (n == m->due_cap && due_reserve(m, n ? n * 2 : 64))
 			break;
 		heap_remove(m, 0);
-		m->due[n] = (struct due){ .pidx = t.a, .order = n,
+		m->due[n] = (struct due){ .pidx = t.a, .order = n, .key = t.key,
 					  .fd = fd_at(&m->procs[t.a], t.b)->fd };
 		n++;
 	}
@@ -1106,11 +1204,13 @@ void matcher__tick(struct matcher *m, __u64 now_ns)
 		}
 		qsort(m->due, n, sizeof(*m->due), due_order_cmp);
 	} else {
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			m->due[i].verdict = VERDICT_UNKNOWN;
+			memset(&m->due[i].sock, 0, sizeof(m->due[i].sock));
+		}
 	}
 	for (i = 0; i < n; i++)
-		settle(m, &m->due[i], grace);
+		settle(m, &m->due[i], now_ns, grace);
 }
 
 int matcher__add_pid(struct matcher *m, __u32 pid, const char *comm, __u64 now_ns)

@@ -49,6 +49,15 @@ struct totals {
 #undef X
 };
 
+/* evidence.cls: what the kernel showed of a leaked fd at the check */
+enum evidence_class {
+	EVIDENCE_NONE = 0,	/* not a socket: nothing to tell but unwatched and open */
+	EVIDENCE_IDLE,		/* nothing queued, nothing read or written since the DEL */
+	EVIDENCE_PEER_CLOSED,	/* the peer hung up (CLOSE_WAIT, LAST_ACK, unix shutdown) */
+	EVIDENCE_BACKPRESSURED,	/* data waits unread for longer than the pause grace */
+	EVIDENCE_IN_USE,	/* moved bytes since the DEL: never reported */
+};
+
 struct report {
 	enum report_kind kind;
 	__u32 pid;
@@ -60,11 +69,21 @@ struct report {
 	__u64 del_ts_ns;	/* when the watch ended (LEAK, LEAK_RESOLVED) */
 	__u64 unwatched_ns;	/* how long the fd has been unwatched */
 	enum resolve_how how;	/* LEAK_RESOLVED */
+	struct evidence {
+		enum evidence_class cls;
+		__u32 sock_flags;	/* FDT_SOCKF_* of the check; 0: no socket data */
+		__u32 tcp_state;
+		__u32 unread;		/* bytes queued unread */
+		__u32 read_since;	/* TCP: bytes the program read since the DEL */
+		__u32 written_since;	/* TCP: bytes it wrote since the DEL */
+		__u64 quiet_ns;		/* since the last movement seen (or the DEL) */
+	} ev;			/* LEAK */
 	const struct proc_stats *stats;	/* SUMMARY */
 	const struct totals *totals;	/* TOTALS */
 };
 
 typedef void (*report_fn)(void *ctx, const struct report *r);
+
 
 /* What the check before a report found for one fd */
 enum verdict {
@@ -78,6 +97,7 @@ struct verify_req {
 	__s32 fd;
 	struct fdt_file file;	/* what epoll saw */
 	enum verdict verdict;	/* out */
+	struct fdt_verify sock;	/* out, VERDICT_SAME: the socket now (sock_flags 0: none) */
 };
 
 /*
@@ -91,6 +111,11 @@ typedef int (*verify_fn)(void *ctx, __u32 pid, struct verify_req *reqs, size_t n
 
 struct matcher_opts {
 	__u64 grace_ns;		/* unwatched longer than this is a leak */
+	/*
+	 * A socket with data waiting unread is paused (back-pressure), not
+	 * forgotten, until it has been so this long; 0: no pause allowance.
+	 */
+	__u64 pause_grace_ns;
 	report_fn report;	/* called for every report, in order; must not
 				 * call back into the matcher */
 	void *ctx;

@@ -74,6 +74,33 @@ static const char *how_json(enum resolve_how how)
 	return "unknown";
 }
 
+/* JSON "evidence" values: part of the interface */
+static const char *const evidence_names[] = {
+	[EVIDENCE_NONE]		= "none",
+	[EVIDENCE_IDLE]		= "idle",
+	[EVIDENCE_PEER_CLOSED]	= "peer_closed",
+	[EVIDENCE_BACKPRESSURED] = "backpressured",
+	[EVIDENCE_IN_USE]	= "in_use",
+};
+
+static const char *evidence_name(enum evidence_class c)
+{
+	return (unsigned int)c < sizeof(evidence_names) / sizeof(evidence_names[0]) ?
+	       evidence_names[c] : "none";
+}
+
+/* include/net/tcp_states.h */
+static const char *tcp_state_name(__u32 st)
+{
+	static const char *const names[] = {
+		"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+		"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
+		"NEW_SYN_RECV",
+	};
+
+	return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
 static const char *how_text(enum resolve_how how)
 {
 	switch (how) {
@@ -255,6 +282,24 @@ static void col_detail(char *buf, size_t size, const struct output *o,
 
 	(void)o;
 	switch (r->kind) {
+	case REPORT_LEAK:
+		switch (r->ev.cls) {
+		case EVIDENCE_IDLE:
+			snprintf(buf, size, "idle: nothing read or written since the DEL");
+			return;
+		case EVIDENCE_PEER_CLOSED:
+			if (r->ev.sock_flags & FDT_SOCKF_TCP)
+				snprintf(buf, size, "peer closed (%s)", tcp_state_name(r->ev.tcp_state));
+			else
+				snprintf(buf, size, "peer closed");
+			return;
+		case EVIDENCE_BACKPRESSURED:
+			snprintf(buf, size, "backpressured: %u bytes unread", r->ev.unread);
+			return;
+		default:
+			break;
+		}
+		break;
 	case REPORT_LEAK_RESOLVED:
 		s = how_text(r->how);
 		break;
@@ -561,6 +606,16 @@ static void json_leak(struct output *o, const struct report *r)
 	json_fd_fields(w, r);
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
 	json_deregistered_at(o, r);
+	jsonw_string_field(w, "evidence", evidence_name(r->ev.cls));
+	if (r->ev.sock_flags & FDT_SOCKF_SOCKET) {
+		if (r->ev.sock_flags & FDT_SOCKF_TCP) {
+			jsonw_string_field(w, "tcp_state", tcp_state_name(r->ev.tcp_state));
+			jsonw_uint_field(w, "read_since_del", r->ev.read_since);
+			jsonw_uint_field(w, "written_since_del", r->ev.written_since);
+		}
+		jsonw_uint_field(w, "unread_bytes", r->ev.unread);
+		jsonw_float_field(w, "quiet_s", ns_to_s3(r->ev.quiet_ns));
+	}
 	jsonw_end_object(w);
 }
 

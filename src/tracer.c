@@ -253,14 +253,16 @@ static int verify_cmp(const void *a, const void *b)
 }
 
 int tracer__verify(struct tracer *t, __u32 pid, const __s32 *fds,
-		   enum tracer_verdict *verdicts, size_t n)
+		   enum tracer_verdict *verdicts, struct fdt_verify *socks, size_t n)
 {
 	struct fdt_verify *seen = NULL, key;
 	size_t nseen = 0;
 	int err;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		verdicts[i] = VERIFY_UNKNOWN;
+		memset(&socks[i], 0, sizeof(socks[i]));
+	}
 	err = walk_fds(t, pid, &seen, &nseen);
 	if (err)
 		return err;
@@ -275,6 +277,7 @@ int tracer__verify(struct tracer *t, __u32 pid, const __s32 *fds,
 			verdicts[i] = v->verdict == FDT_VERIFY_OTHER ? VERIFY_GONE :
 				      v->verdict == FDT_VERIFY_WATCHED ? VERIFY_WATCHED :
 				      VERIFY_SAME;
+			socks[i] = *v;
 		} else if (bpf_map__lookup_elem(t->skel->maps.tracked_fds, &k, sizeof(k),
 						&(struct fdt_fd_val){},
 						sizeof(struct fdt_fd_val), 0) == 0) {

@@ -61,12 +61,13 @@ enum tracer_verdict {
 };
 
 /*
- * Before reporting leaks: what do fds[0..n) of pid name now?  One BPF
+ * Before reporting leaks: what do fds[0..n) of pid name now, and, for
+ * sockets found VERIFY_SAME, what state are they in (socks[i])?  One BPF
  * task_file iterator walk over that process answers for all of them.
  * 0 or -errno (verdicts then all VERIFY_UNKNOWN).
  */
 int tracer__verify(struct tracer *t, __u32 pid, const __s32 *fds,
-		   enum tracer_verdict *verdicts, size_t n);
+		   enum tracer_verdict *verdicts, struct fdt_verify *socks, size_t n);
 typedef void (*tracer_proc_fn)(void *ctx, __u32 pid, __u64 lost);
 /* Every traced process with the records of it lost so far. 0 or -errno. */
 int tracer__procs(struct tracer *t, tracer_proc_fn fn, void *ctx);

@@ -78,6 +78,12 @@ def read_counters(path=COUNTERS_H):
 # Summary counters every summary line carries, and those compared when present.
 SUMMARY_REQUIRED, SUMMARY_OPTIONAL = read_counters()
 FINDINGS = ("leak", "leak_resolved", "closed_while_watched", "deregister_failed")
+# Counters that come from the kernel's evidence on sockets, not from a
+# workload's account: each leak class is checked against the leak events'
+# "evidence"; in_use and paused only where a test sets them (Expect.evidence).
+EVIDENCE_CLASSES = {"leaks_idle": "idle", "leaks_peer_closed": "peer_closed",
+                    "leaks_backpressured": "backpressured"}
+EVIDENCE_COUNTERS = tuple(EVIDENCE_CLASSES) + ("in_use", "paused")
 HOW = {"close": "closed", "close_range": "closed", "dup2": "closed", "dup3": "closed",
        "exec": "exec", "exit": "exit"}
 # fdtrace must report a leak within grace + LATENCY_S of the DEL.
@@ -364,6 +370,7 @@ class Expect:
         self.pid = None
         self.comm = None
         self.exact = True       # False: the runtime makes epoll calls we cannot count
+        self.evidence = set()   # EVIDENCE_COUNTERS this test expects exactly
         self.counters = collections.Counter({k: 0 for k in SUMMARY_REQUIRED + SUMMARY_OPTIONAL})
         self.leaks = []         # dicts: fd inode type epfd comm real
         self.resolved = []      # (fd, how)
@@ -518,8 +525,16 @@ def check_report(ft, expects, grace, check_processes=True):
         check(s.get("comm") == x.comm, f"pid {x.pid} summary comm {s.get('comm')!r}, expected {x.comm!r}")
         for k in SUMMARY_REQUIRED:
             check(k in s, f"summary without \"{k}\": {s}")
+        for k, cls in EVIDENCE_CLASSES.items():
+            n = sum(e.get("evidence") == cls for _, e in leaks)
+            check(s.get(k, 0) == n, f"pid {x.pid} summary {k} {s.get(k)}, but {n} leak events "
+                                    f"with evidence {cls}")
+        for k in x.evidence:
+            check(s.get(k) == x.counters[k], f"pid {x.pid} summary {k} {s.get(k)} "
+                                             f"(expected {x.counters[k]})")
         if x.exact:
-            keys = SUMMARY_REQUIRED + tuple(k for k in SUMMARY_OPTIONAL if k in s)
+            keys = SUMMARY_REQUIRED + tuple(k for k in SUMMARY_OPTIONAL
+                                            if k in s and k not in EVIDENCE_COUNTERS)
         else:
             keys = ("closed", "closed_late", "leaks", "open_leaks", "closed_while_watched",
                     "deregister_failed", "corrected")

@@ -180,6 +180,7 @@ static struct {
 	struct { __u32 pid; __s32 fd; } gone[8];	/* for verify_gone() */
 	__u64 lost;		/* verify_gone() says the process lost this many */
 	bool unknown;		/* verify_gone() cannot tell about the others */
+	struct fdt_verify sock[8];	/* verify_sock(): fd & 7 -> its socket */
 	size_t verify_calls;
 	size_t nr_gone;
 	__u64 verified;
@@ -236,6 +237,21 @@ static int verify_gone(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
 		for (size_t i = 0; i < T.nr_gone; i++)
 			if (T.gone[i].pid == pid && T.gone[i].fd == reqs[j].fd)
 				reqs[j].verdict = VERDICT_GONE;
+	}
+	return 0;
+}
+
+/* verify_fn: every fd is a TCP socket in the state T.sock says */
+static int verify_sock(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
+		       __u64 *lost)
+{
+	(void)ctx;
+	(void)pid;
+	*lost = 0;
+	T.verify_calls++;
+	for (size_t j = 0; j < n; j++) {
+		reqs[j].verdict = VERDICT_SAME;
+		reqs[j].sock = T.sock[reqs[j].fd & 7];
 	}
 	return 0;
 }
@@ -1057,6 +1073,82 @@ static bool test_verify_watched(void)
 	finish(3500 * MS);
 	return EXPECT_REPORTS(W_SUM(100), W_TOT) &&
 	       EXPECT_STATS(100, .watches_ended = 2, .corrected = 1);
+}
+
+static struct rec rec_del_tcp(__u32 pid, int fd, __u64 ts, __u64 ino, __u32 rd, __u32 wr)
+{
+	struct rec r = rec_del(pid, fd, 3, ts, ino);
+
+	r.ctl.flags = FDT_CTLF_TCP;
+	r.ctl.rd_seq = rd;
+	r.ctl.wr_seq = wr;
+	return r;
+}
+
+#define TCP_SOCK(st_, rd_, wr_, unread_) \
+	((struct fdt_verify){ .sock_flags = FDT_SOCKF_SOCKET | FDT_SOCKF_TCP, \
+			      .tcp_state = (st_), .rd_seq = (rd_), .wr_seq = (wr_), \
+			      .unread = (unread_) })
+
+/*
+ * The evidence decides: idle and peer-closed sockets leak at the grace;
+ * one that moved bytes since the DEL is looked at again one grace later
+ * and leaks once quiet; one with data waiting leaks only at the pause
+ * grace.
+ */
+static bool test_evidence_classes(void)
+{
+	struct matcher_opts opts = { .grace_ns = SEC, .pause_grace_ns = 10 * SEC,
+				     .report = collect, .verify = verify_sock };
+	const struct got *g;
+
+	teardown();
+	memset(&T, 0, sizeof(T));
+	T.m = matcher__new(&opts);
+	if (!ASSERT_TRUE(T.m != NULL, "matcher__new"))
+		return false;
+	T.sock[1] = TCP_SOCK(1, 100, 200, 0);		/* idle */
+	T.sock[2] = TCP_SOCK(8, 100, 200, 0);		/* CLOSE_WAIT */
+	T.sock[3] = TCP_SOCK(1, 150, 200, 0);		/* read 50 bytes since */
+	T.sock[4] = TCP_SOCK(1, 100, 200, 4096);	/* paused */
+	for (int fd = 9; fd <= 12; fd++)
+		if (!FEED(rec_add(100, fd, 3, 0, fd), rec_del_tcp(100, fd, 0, fd, 100, 200)))
+			return false;
+	tick(1500 * MS);
+	if (!EXPECT_REPORTS(W_LEAK(100, 9), W_LEAK(100, 10)))
+		return false;
+	g = find_report(REPORT_LEAK, 100, 9);
+	if (!ASSERT_EQ(g->r.ev.cls, EVIDENCE_IDLE, "fd 9 idle") ||
+	    !ASSERT_EQ(find_report(REPORT_LEAK, 100, 10)->r.ev.cls, EVIDENCE_PEER_CLOSED,
+		       "fd 10 peer closed"))
+		return false;
+	clear_reports();
+	/* fd 11 quiet now: a leak one grace after its last movement was seen */
+	tick(2 * SEC);
+	if (!EXPECT_NO_REPORTS())
+		return false;
+	tick(3 * SEC);
+	if (!EXPECT_REPORTS(W_LEAK(100, 11)))
+		return false;
+	g = &T.v[0];
+	if (!ASSERT_EQ(g->r.ev.cls, EVIDENCE_IDLE, "fd 11 idle at last") ||
+	    !ASSERT_EQ(g->r.ev.read_since, 50, "read since the DEL") ||
+	    !ASSERT_EQ(g->r.ts_ns, 2500 * MS, "a leak one grace after it was seen moving"))
+		return false;
+	clear_reports();
+	tick(9 * SEC);
+	if (!EXPECT_NO_REPORTS())
+		return false;
+	tick(11 * SEC);
+	if (!EXPECT_REPORTS(W_LEAK(100, 12)) ||
+	    !ASSERT_EQ(T.v[0].r.ev.cls, EVIDENCE_BACKPRESSURED, "fd 12 backpressured") ||
+	    !ASSERT_EQ(T.v[0].r.ts_ns, 10 * SEC, "at the pause grace") ||
+	    !ASSERT_EQ(T.v[0].r.ev.unread, 4096, "unread"))
+		return false;
+	finish(12 * SEC);
+	return EXPECT_STATS(100, .watches_ended = 4, .leaks = 4, .open_leaks = 4,
+			    .leaks_idle = 2, .leaks_peer_closed = 1, .leaks_backpressured = 1,
+			    .in_use = 1, .paused = 1);
 }
 
 /* A close of an epoll fd, as the kernel reports it. */
@@ -1985,6 +2077,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(untracked),
 	UNIT_TEST(verify_watched),
 	UNIT_TEST(epoll_fd_closed),
+	UNIT_TEST(evidence_classes),
 	UNIT_TEST(exit_resolves_in_fd_order),
 	UNIT_TEST(grace_boundary),
 	UNIT_TEST(leak_reported_once),

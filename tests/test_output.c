@@ -116,7 +116,8 @@ static bool test_json_leak(void)
 		"{\"event\":\"leak\",\"time\":\"2026-11-27T15:04:10.125456Z\","
 		"\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"epfd\":3,"
 		"\"type\":\"socket\",\"inode\":123456,\"dev\":\"0:8\","
-		"\"unwatched_s\":5.002,\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\"}\n");
+		"\"unwatched_s\":5.002,\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\","
+		"\"evidence\":\"none\"}\n");
 	ok &= expect_str("err", c.err_buf, "");
 	cap_close(&c);
 	return ok;
@@ -214,6 +215,8 @@ static bool test_json_summary_totals(void)
 		"\"watches_ended\":12,\"closed\":8,\"closed_late\":1,\"rewatched\":2,"
 		"\"leaks\":2,\"open_leaks\":2,\"closed_while_watched\":0,"
 		"\"deregister_failed\":1,\"del_enoent\":3,\"corrected\":0,"
+		"\"leaks_idle\":0,\"leaks_peer_closed\":0,\"leaks_backpressured\":0,"
+		"\"in_use\":0,\"paused\":0,"
 		"\"untracked\":0,\"lost\":0,\"unconfirmed\":0,\"partial\":false,"
 		"\"time\":\"2026-11-27T15:04:14.123456Z\"}\n"
 		"{\"event\":\"totals\",\"processes\":1,\"watches_ended\":12,"
@@ -292,10 +295,10 @@ static bool test_json_start(void)
 	ok = expect_str("out", c.out_buf,
 		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\","
 		"\"mode\":\"pids\",\"pids\":[4242,17],\"comms\":[\"python3\",\"no\\\"de\"],"
-		"\"grace_s\":5.000,\"abi_version\":2}\n"
+		"\"grace_s\":5.000,\"abi_version\":3}\n"
 		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\","
 		"\"mode\":\"command\",\"pids\":[],\"command\":\"/usr/bin/python3\","
-		"\"command_pid\":99,\"grace_s\":0.250,\"abi_version\":2}\n");
+		"\"command_pid\":99,\"grace_s\":0.250,\"abi_version\":3}\n");
 	ok &= expect_str("err", c.err_buf, "");
 	cap_close(&c);
 	return ok;
@@ -377,6 +380,43 @@ static bool test_json_writer(void)
 		"\"u\":18446744073709551615,\"i\":-9223372036854775808,"
 		"\"f\":false,\"s\\\"k\":null}\n[1]\n\"top\"\n");
 	free(buf);
+	return ok;
+}
+
+/* A leak's evidence: the class, and for TCP the state and byte counts */
+static bool test_evidence(void)
+{
+	struct report r = leak_report();
+	struct cap c;
+	bool ok;
+
+	r.ev = (struct evidence){ .cls = EVIDENCE_PEER_CLOSED,
+				  .sock_flags = FDT_SOCKF_SOCKET | FDT_SOCKF_TCP,
+				  .tcp_state = 8, .unread = 0, .read_since = 0,
+				  .written_since = 12, .quiet_ns = 5002000000ULL };
+	if (!cap_open(&c, OUTPUT_JSON))
+		return false;
+	output__report(c.o, &r);
+	cap_sync(&c);
+	ok = expect_str("json", c.out_buf,
+		"{\"event\":\"leak\",\"time\":\"2026-11-27T15:04:10.125456Z\","
+		"\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"epfd\":3,"
+		"\"type\":\"socket\",\"inode\":123456,\"dev\":\"0:8\","
+		"\"unwatched_s\":5.002,\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\","
+		"\"evidence\":\"peer_closed\",\"tcp_state\":\"CLOSE_WAIT\","
+		"\"read_since_del\":0,\"written_since_del\":12,\"unread_bytes\":0,"
+		"\"quiet_s\":5.002}\n");
+	cap_close(&c);
+	if (!cap_open(&c, OUTPUT_TEXT))
+		return false;
+	r.ev = (struct evidence){ .cls = EVIDENCE_BACKPRESSURED,
+				  .sock_flags = FDT_SOCKF_SOCKET, .unread = 4096 };
+	output__report(c.o, &r);
+	cap_sync(&c);
+	ok &= expect_str("text", c.out_buf,
+		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL\n"
+		"15:04:10.125 LEAK              4242 python3             9     3 socket       123456     5.002s backpressured: 4096 bytes unread\n");
+	cap_close(&c);
 	return ok;
 }
 
@@ -497,6 +537,7 @@ static bool test_misc(void)
 
 static const struct unit_test tests[] = {
 	UNIT_TEST(json_leak),
+	UNIT_TEST(evidence),
 	UNIT_TEST(json_resolved),
 	UNIT_TEST(json_closed_watched_and_dereg),
 	UNIT_TEST(json_summary_totals),
