@@ -305,16 +305,24 @@ static int check_targets(struct session *s)
 			output__error(s->out, "refusing to trace fdtrace itself (pid %u)", s->env->pids[i]);
 			return -1;
 		}
-		__u32 tgid = 0;
-		int err = procfs__check_pid(s->env->pids[i], &tgid);
+		__u32 pid = s->env->pids[i], tgid = 0;
 
-		if (err == -EINVAL) {
+		switch (procfs__check_pid(pid, &tgid)) {
+		case PROCFS_PROCESS:
+			continue;
+		case PROCFS_THREAD:
 			output__error(s->out, "%u is a thread of process %u: trace %u",
-				      s->env->pids[i], tgid, tgid);
+				      pid, tgid, tgid);
 			return -1;
-		}
-		if (err) {
-			output__error(s->out, "no such process: %u", s->env->pids[i]);
+		/* Neither ever makes an epoll call or exits: traced forever. */
+		case PROCFS_KTHREAD:
+			output__error(s->out, "pid %u is a kernel thread", pid);
+			return -1;
+		case PROCFS_ZOMBIE:
+			output__error(s->out, "pid %u has exited (zombie)", pid);
+			return -1;
+		default:
+			output__error(s->out, "no such process: %u", pid);
 			return -1;
 		}
 	}
