@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -114,13 +115,25 @@ static void report_dropped(struct session *s)
 			     (unsigned long long)n);
 }
 
+/*
+ * A stop signal ends tracing of -p targets.  A command is given the
+ * signal instead, and traced until it exits (as strace and timeout do).
+ */
 static void handle_signals(struct session *s)
 {
 	struct signalfd_siginfo si;
 
 	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+		if (si.ssi_signo == SIGCHLD)
+			continue;
+		if (!s->cmd || s->cmd_exited) {
 			s->stop = true;
+			continue;
+		}
+		if (command__signal(s->cmd, si.ssi_signo, si.ssi_code) == 1)
+			output__warn(s->out, "second signal (%s): killed %s (pid %d) with SIGKILL",
+				     strsignal(si.ssi_signo), s->env->command[0],
+				     command__pid(s->cmd));
 	}
 }
 
@@ -153,7 +166,7 @@ static int run(struct session *s)
 		interval = 1;
 	interval_ns = interval * 1000000ULL;
 
-	while (!s->stop) {
+	while (!s->stop && !output__failed(s->out)) {
 		n = epoll_wait(s->epfd, evs, 16, interval);
 		if (n < 0 && errno != EINTR)
 			return -errno;
@@ -422,13 +435,28 @@ static int exit_status(struct session *s)
 int live__run(const struct env *env, struct output *out)
 {
 	static struct session s = { .epfd = -1, .sigfd = -1 };
+	static const struct timespec no_wait;
 	struct matcher_opts mopts = {};
-	sigset_t blocked, orig;
-	int err, status = 2;
+	sigset_t blocked, stop_sigs, orig;
+	struct rlimit nofile;
+	bool have_nofile;
+	int err, sig, status = 2;
 
 	s.env = env;
 	s.out = out;
 	memset(s.pidfds, -1, sizeof(s.pidfds));
+
+	/*
+	 * A pidfd per -p target beside the BPF fds: ENV_MAX_PIDS targets do
+	 * not fit the usual soft limit of 1024.  Raise it as far as the hard
+	 * limit allows; a command gets the original back before it execs.
+	 */
+	have_nofile = !getrlimit(RLIMIT_NOFILE, &nofile);
+	if (have_nofile && nofile.rlim_cur < nofile.rlim_max) {
+		struct rlimit raised = { nofile.rlim_max, nofile.rlim_max };
+
+		setrlimit(RLIMIT_NOFILE, &raised);	/* best effort */
+	}
 	if (check_targets(&s))
 		goto out;
 
@@ -447,15 +475,18 @@ int live__run(const struct env *env, struct output *out)
 	 * Signals are read from a signalfd in the event loop; a command
 	 * started here gets the original mask back before it execs.
 	 */
-	sigemptyset(&blocked);
-	sigaddset(&blocked, SIGINT);
-	sigaddset(&blocked, SIGTERM);
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGHUP);
+	sigaddset(&stop_sigs, SIGQUIT);
+	blocked = stop_sigs;
 	sigaddset(&blocked, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &blocked, &orig);
 
 	if (env->command) {
 		/* Forked before the BPF object exists: it inherits no BPF fds. */
-		s.cmd = command__new(env->command, &orig);
+		s.cmd = command__new(env->command, &orig, have_nofile ? &nofile : NULL);
 		if (!s.cmd) {
 			output__error(out, "cannot execute %s: %s", env->command[0], strerror(errno));
 			goto out;
@@ -464,21 +495,41 @@ int live__run(const struct env *env, struct output *out)
 	if (start_tracing(&s, &blocked))
 		goto out;
 
-	start_banner(&s);
 	if (s.cmd) {
+		/* Stopped while starting: the command never runs (freed: killed). */
+		sig = sigtimedwait(&stop_sigs, NULL, &no_wait);
+		if (sig > 0) {
+			status = 128 + sig;
+			goto out;
+		}
+		/* Nothing is printed before COMMAND has been executed. */
 		err = command__release(s.cmd);
 		if (err) {
-			output__error(out, "cannot execute %s: %s", env->command[0], strerror(-err));
+			/* resolve() found the file: ENOENT now is its interpreter */
+			output__error(out, "cannot execute %s: %s%s", env->command[0],
+				      err == -ENOENT ? "bad interpreter: " : "", strerror(-err));
 			goto out;
 		}
 	}
+	start_banner(&s);
 
 	err = run(&s);
 	if (err) {
 		output__error(out, "event loop failed: %s", strerror(-err));
 		goto out;
 	}
-	finish_tracing(&s);
+	if (!output__failed(out))
+		finish_tracing(&s);
+	err = output__failed(out);
+	if (err) {
+		output__error(out, "cannot write output: %s", strerror(err));
+		/* Detach now; a command still running is waited for, untraced. */
+		tracer__free(s.tracer);
+		s.tracer = NULL;
+		if (s.cmd && !s.cmd_exited)
+			command__wait(s.cmd, &blocked, &s.cmd_status);
+		goto out;
+	}
 	status = exit_status(&s);
 out:
 	session_free(&s);
