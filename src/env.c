@@ -159,6 +159,19 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+/* A size option: a count from 1 to max. */
+static void parse_count(struct argp_state *state, const char *opt, const char *arg,
+			unsigned long max, __u32 *out)
+{
+	unsigned long v;
+
+	if (parse_uint(arg, max, &v))
+		argp_failure(state, 2, 0, "invalid %s '%s': give a number from 1 to %lu",
+			     opt, arg, max);
+	else
+		*out = v;
+}
+
 static bool have_pid(const struct env *env, __u32 pid)
 {
 	for (size_t i = 0; i < env->nr_pids; i++)
@@ -239,18 +252,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			env->ringbuf_bytes = v * 1024;
 		break;
 	case OPT_MAX_FDS:
-		if (parse_uint(arg, MAX_TRACKED_FDS, &v))
-			fail(state, "invalid --max-fds '%s': give a number from 1 to "
-			     STR(MAX_TRACKED_FDS), arg);
-		else
-			env->max_tracked_fds = v;
+		parse_count(state, "--max-fds", arg, MAX_TRACKED_FDS, &env->max_tracked_fds);
 		break;
 	case OPT_MAX_PROCS:
-		if (parse_uint(arg, MAX_MAX_PIDS, &v))
-			fail(state, "invalid --max-procs '%s': give a number from 1 to "
-			     STR(MAX_MAX_PIDS), arg);
-		else
-			env->max_pids = v;
+		parse_count(state, "--max-procs", arg, MAX_MAX_PIDS, &env->max_pids);
 		break;
 	case 'h':
 		argp_state_help(state, stdout, ARGP_HELP_STD_HELP);

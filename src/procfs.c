@@ -26,6 +26,17 @@ static int read_small(const char *path, char *buf, size_t len)
 	return n;
 }
 
+/* /proc/PID/name; -ESRCH when there is no such process */
+static int read_pid_file(__u32 pid, const char *name, char *buf, size_t len)
+{
+	char path[64];
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%u/%s", pid, name);
+	n = read_small(path, buf, len);
+	return n == -ENOENT ? -ESRCH : n;
+}
+
 /* PF_KTHREAD from include/linux/sched.h: the flags /proc/PID/stat shows */
 #define PF_KTHREAD	0x00200000
 
@@ -36,13 +47,12 @@ static int read_small(const char *path, char *buf, size_t len)
  */
 static int read_stat(__u32 pid, char *state, unsigned int *flags)
 {
-	char path[64], buf[1024], *p;
+	char buf[1024], *p;
 	int n;
 
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	n = read_small(path, buf, sizeof(buf));
+	n = read_pid_file(pid, "stat", buf, sizeof(buf));
 	if (n < 0)
-		return n == -ENOENT ? -ESRCH : n;
+		return n;
 	p = strrchr(buf, ')');
 	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", state, flags) != 2)
 		return -ESRCH;
@@ -51,7 +61,7 @@ static int read_stat(__u32 pid, char *state, unsigned int *flags)
 
 int procfs__check_pid(__u32 pid, __u32 *tgid)
 {
-	char path[64], buf[4096], *p, state;
+	char buf[4096], *p, state;
 	unsigned int flags, threads = 1;
 	int n;
 
@@ -59,10 +69,9 @@ int procfs__check_pid(__u32 pid, __u32 *tgid)
 	 * /proc/PID/status names the thread group: a thread id would be
 	 * accepted by kill(2) but is not a process we can trace by tgid.
 	 */
-	snprintf(path, sizeof(path), "/proc/%u/status", pid);
-	n = read_small(path, buf, sizeof(buf));
+	n = read_pid_file(pid, "status", buf, sizeof(buf));
 	if (n < 0)
-		return n == -ENOENT ? -ESRCH : n;
+		return n;
 	p = strstr(buf, "\nTgid:");
 	if (!p)
 		return -ESRCH;
