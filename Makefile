@@ -78,11 +78,11 @@ $(OUTPUT)/fdtrace: $(TOOL_OBJS) $(CORE_OBJS)
 
 $(OUTPUT)/tests/test_matcher: tests/test_matcher.c $(CORE_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
 
 $(OUTPUT)/tests/test_output: tests/test_output.c $(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/output.c src/json_writer.c src/clock.c) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP $^ -o $@
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
 
 # Every workload links the helpers in tests/lib, compiled once.
 WORKLOAD_LIB := $(OUTPUT)/obj/tests_lib_workload.o
@@ -121,9 +121,28 @@ bench: deps
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
 
+# The man page, from scdoc source.  .nh after .TH: no hyphenation, which
+# would split option and field names across lines.
+MANPAGE := $(OUTPUT)/man/fdtrace.8
+.PHONY: man deb
+all: $(MANPAGE)
+man: $(MANPAGE)
+
+$(MANPAGE): man/fdtrace.8.scd VERSION
+	$(call msg,SCDOC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)sed "s/@VERSION@/$$(cat VERSION)/" $< | scdoc > $@.tmp
+	$(Q)sed '/^\.TH /a .nh' $@.tmp > $@ && rm -f $@.tmp
+
+# The Debian package, into $(OUTPUT)/deb (see debian/make-deb).
+deb: DEPS = deb
+deb: deps
+	$(Q)debian/make-deb $(OUTPUT)/deb
+
 PREFIX ?= /usr/local
-install: $(OUTPUT)/fdtrace
+install: $(OUTPUT)/fdtrace $(MANPAGE)
 	install -D -m 0755 $(OUTPUT)/fdtrace $(DESTDIR)$(PREFIX)/sbin/fdtrace
+	install -D -m 0644 $(MANPAGE) $(DESTDIR)$(PREFIX)/share/man/man8/fdtrace.8
 
 clean:
 	rm -rf $(OUTPUT)

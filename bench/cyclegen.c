@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * cyclegen: a load generator of watched-fd lifetimes.  Each thread repeats
  * eventfd() + EPOLL_CTL_ADD + EPOLL_CTL_DEL + close() on its own epoll

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * engine_bench: the matching engine (src/matcher.c, linked directly) fed
  * from memory, without the kernel or the ring buffer.

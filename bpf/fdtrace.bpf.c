@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * fdtrace kernel side: report epoll_ctl() calls of traced processes and
  * every way an fd that epoll touched stops existing.
@@ -55,7 +55,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);	/* resized by the loader */
 	__type(key, __u32);		/* tgid */
-	__type(value, __u32);		/* unused */
+	__type(value, struct fdt_proc_val);
 } traced_pids SEC(".maps");
 
 /*
@@ -94,9 +94,25 @@ static __always_inline void stat_inc(__u32 idx)
 		__sync_fetch_and_add(v, 1);
 }
 
+static __always_inline struct fdt_proc_val *traced(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&traced_pids, &tgid);
+}
+
 static __always_inline bool is_traced(__u32 tgid)
 {
-	return bpf_map_lookup_elem(&traced_pids, &tgid) != NULL;
+	return traced(tgid) != NULL;
+}
+
+/* The highest fd number the process has had tracked only grows. */
+static __always_inline void note_fd(struct fdt_proc_val *pv, int fd)
+{
+	for (int i = 0; i < 4; i++) {
+		__s64 cur = pv->max_fd;
+
+		if (fd <= cur || __sync_val_compare_and_swap(&pv->max_fd, cur, fd) == cur)
+			return;
+	}
 }
 
 static __always_inline void *rec_reserve(__u32 type, __u32 size, __u64 pid_tgid)
@@ -105,7 +121,12 @@ static __always_inline void *rec_reserve(__u32 type, __u32 size, __u64 pid_tgid)
 
 	h = bpf_ringbuf_reserve(&events, size, 0);
 	if (!h) {
+		struct fdt_proc_val *pv = traced(pid_tgid >> 32);
+
 		stat_inc(FDT_STAT_LOST);
+		/* per process too: its counts are partial, its leaks need proof */
+		if (pv)
+			__sync_fetch_and_add(&pv->lost, 1);
 		return NULL;
 	}
 	h->type = type;
@@ -288,15 +309,17 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	struct fdt_rec_epoll_ctl *r;
 	struct fdt_fd_key k;
 	struct fdt_fd_val nv, *v;
+	struct fdt_proc_val *pv;
 	struct pt_regs *regs;
 	struct fdt_file id;
 	struct file *f;
 	bool known;
-	__u32 op;
+	__u32 op, flags = 0;
 	int epfd, fd, ret = ctx->ret;
 
 	k.pid = pid_tgid >> 32;
-	if (!is_traced(k.pid))
+	pv = traced(k.pid);
+	if (!pv)
 		return 0;
 
 	task = bpf_get_current_task_btf();
@@ -326,6 +349,32 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	else
 		file_id(f, &id);
 
+	/*
+	 * Any successful op makes the fd tracked, DEL included: a watch that
+	 * began before we attached still needs its close seen.  Tracked
+	 * before the record is sent, so the record can say when it is not.
+	 */
+	if (ret == 0 && f) {
+		if (known) {
+			/* DEL of the file we track: in place, no map update */
+			if (op == FDT_EPOLL_CTL_DEL && v->watches)
+				v->watches--;
+		} else {
+			nv.file = (__u64)f;
+			nv.id = id;
+			nv.watches = op == FDT_EPOLL_CTL_DEL ? 0 : 1;
+			if (op == FDT_EPOLL_CTL_ADD && v && v->file == (__u64)f)
+				nv.watches += v->watches;	/* another epoll instance */
+			nv.pad = 0;
+			if (bpf_map_update_elem(&tracked_fds, &k, &nv, BPF_ANY)) {
+				stat_inc(FDT_STAT_TRACK_FULL);
+				flags = FDT_CTLF_UNTRACKED;
+			} else {
+				note_fd(pv, fd);
+			}
+		}
+	}
+
 	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
 	if (r) {
 		r->epfd = epfd;
@@ -333,7 +382,7 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		r->op = op;
 		r->events = 0;
 		r->ret = ret;
-		r->pad = 0;
+		r->flags = flags;
 		if (op != FDT_EPOLL_CTL_DEL) {
 			void *uev = (void *)PT_REGS_PARM4_CORE_SYSCALL(regs);
 
@@ -342,27 +391,6 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		r->file = id;
 		rec_submit(r, sizeof(*r));
 	}
-
-	if (ret != 0 || !f)
-		return 0;
-	/*
-	 * Any successful op makes the fd tracked, DEL included: a watch that
-	 * began before we attached still needs its close seen.
-	 */
-	if (known) {
-		/* DEL of the file we track: in place, no map update */
-		if (op == FDT_EPOLL_CTL_DEL && v->watches)
-			v->watches--;
-		return 0;
-	}
-	nv.file = (__u64)f;
-	nv.id = id;
-	nv.watches = op == FDT_EPOLL_CTL_DEL ? 0 : 1;
-	if (op == FDT_EPOLL_CTL_ADD && v && v->file == (__u64)f)
-		nv.watches += v->watches;	/* another epoll instance */
-	nv.pad = 0;
-	if (bpf_map_update_elem(&tracked_fds, &k, &nv, BPF_ANY))
-		stat_inc(FDT_STAT_TRACK_FULL);
 	return 0;
 }
 
@@ -408,14 +436,6 @@ int handle_dup3(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-struct range_ctx {
-	__u64 pid_tgid;
-	__u32 first;
-	__u32 last;
-	__u32 how;
-	struct task_struct *task;
-};
-
 /*
  * Does fd still name the file epoll saw?  The struct file pointer alone
  * cannot say: a file closed behind our back (io_uring, a process sharing
@@ -437,77 +457,139 @@ static __always_inline bool survived(struct file *cur, struct fdt_fd_val *v)
 }
 
 /*
- * Verifying one fd before it is reported (tracer__verify_fd()): which fd
- * of which process, set by userspace before it runs the iterator.
+ * Is the file on an epoll list under this fd number?  f_ep lists the
+ * epitems of every epoll instance watching the file, keyed by (file, fd):
+ * a dup of the fd watched under another number, or a watch held by an
+ * epoll instance that was since closed (its epitems go with it), does not
+ * count.  A file is rarely in more than a few instances: look at 8.
  */
-__u32 verify_tgid;
-__s32 verify_fd;
+static __always_inline bool watched_as(struct file *f, int fd)
+{
+	struct hlist_node *n = BPF_CORE_READ(f, f_ep, first);
+
+	for (int i = 0; i < 8 && n; i++) {
+		struct epitem *epi = container_of(n, struct epitem, fllink);
+
+		if (BPF_CORE_READ(epi, ffd.fd) == fd)
+			return true;
+		n = BPF_CORE_READ(n, next);
+	}
+	return false;
+}
 
 /*
- * Does the fd still name the file epoll last saw?  Only the kernel can
+ * Checking before reporting (tracer__verify()): the process whose fd
+ * table the iterator walks, set by userspace before it runs.
+ */
+__u32 verify_tgid;
+
+/*
+ * For every fd of the process that the kernel tracks: does it still name
+ * the file epoll last saw, and is it watched again?  Only the kernel can
  * tell: eventfds, timerfds and epoll fds all share one anonymous inode,
- * so /proc cannot tell one from the next.  Writes one FDT_VERIFY_* byte if
- * the fd is open; nothing if it is not.
+ * so /proc cannot tell one from the next.  One struct fdt_verify per
+ * tracked open fd; an fd not written is not open.  One walk answers for
+ * every fd of the process due at once.
  */
 SEC("iter/task_file")
-int verify_file(struct bpf_iter__task_file *ctx)
+int verify_files(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
-	struct fdt_fd_key k = { .pid = verify_tgid, .fd = verify_fd };
+	struct fdt_fd_key k = { .pid = verify_tgid };
+	struct fdt_verify out;
 	struct fdt_fd_val *v;
-	__u8 verdict;
 
-	if (!task || !file || task->tgid != verify_tgid || ctx->fd != (__u32)verify_fd)
+	if (!task || !file || task->tgid != verify_tgid)
 		return 0;
+	k.fd = ctx->fd;
 	v = bpf_map_lookup_elem(&tracked_fds, &k);
 	if (!v)
-		verdict = FDT_VERIFY_UNTRACKED;
+		return 0;
+	out.fd = ctx->fd;
+	if (!survived(file, v))
+		out.verdict = FDT_VERIFY_OTHER;
+	else if (watched_as(file, ctx->fd))
+		out.verdict = FDT_VERIFY_WATCHED;
 	else
-		verdict = survived(file, v) ? FDT_VERIFY_SAME : FDT_VERIFY_OTHER;
-	bpf_seq_write(ctx->meta->seq, &verdict, sizeof(verdict));
+		out.verdict = FDT_VERIFY_SAME;
+	bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
+	return 0;
+}
+
+struct range_ctx {
+	__u64 pid_tgid;
+	__u32 first;
+	__u32 how;
+	struct task_struct *task;
+};
+
+/*
+ * bpf_loop() callback, one fd number: close it if tracked and the range
+ * covers it (close_range), if it no longer names the same file (exec's
+ * close-on-exec, which leaves no trace of its own), or forget it (exit).
+ */
+static long close_one(__u32 i, struct range_ctx *c)
+{
+	struct fdt_fd_key k = { .pid = c->pid_tgid >> 32, .fd = c->first + i };
+	struct fdt_fd_val *v;
+	struct file *cur;
+
+	v = bpf_map_lookup_elem(&tracked_fds, &k);
+	if (!v)
+		return 0;
+	switch (c->how) {
+	case FDT_CLOSE_RANGE:
+		cur = v->watches ? fd_file(c->task, k.fd) : NULL;
+		break;
+	case FDT_CLOSE_EXEC:
+		cur = fd_file(c->task, k.fd);
+		if (cur && survived(cur, v))
+			return 0;
+		cur = NULL;
+		break;
+	default:
+		/* exit: userspace resolves every fd from the EXIT record */
+		bpf_map_delete_elem(&tracked_fds, &k);
+		return 0;
+	}
+	emit_close(c->pid_tgid, k.fd, c->how, cur, v);
+	bpf_map_delete_elem(&tracked_fds, &k);
 	return 0;
 }
 
 /*
- * bpf_for_each_map_elem() callback: close every tracked fd of one process
- * that the range covers (close_range) or that no longer names the same
- * file (exec's close-on-exec, which leaves no trace of its own).
+ * Visit fd numbers first..last of the current process, but never past the
+ * highest it ever had tracked: the cost follows the process's own fds
+ * (like close_range itself), not the size of tracked_fds.  bpf_loop():
+ * 5.17, in Debian 12's 6.1.
  */
-static long close_matching(struct bpf_map *map, struct fdt_fd_key *k,
-			   struct fdt_fd_val *v, struct range_ctx *c)
+static __always_inline void close_fds(struct fdt_proc_val *pv, __u64 pid_tgid,
+				      __u32 first, __u32 last, __u32 how)
 {
-	struct file *cur;
+	struct range_ctx c = {
+		.pid_tgid = pid_tgid,
+		.first = first,
+		.how = how,
+		.task = (struct task_struct *)bpf_get_current_task(),
+	};
+	__s64 max_fd = pv->max_fd;
 
-	if (k->pid != (__u32)(c->pid_tgid >> 32))
-		return 0;
-	if (c->how == FDT_CLOSE_RANGE) {
-		if ((__u32)k->fd < c->first || (__u32)k->fd > c->last)
-			return 0;
-		cur = v->watches ? fd_file(c->task, k->fd) : NULL;
-	} else {
-		cur = fd_file(c->task, k->fd);
-		if (cur && survived(cur, v))
-			return 0;
-		cur = NULL;
-	}
-	emit_close(c->pid_tgid, k->fd, c->how, cur, v);
-	bpf_map_delete_elem(map, k);
-	return 0;
+	if (max_fd < 0 || first > max_fd)
+		return;
+	if (last > max_fd)
+		last = max_fd;
+	bpf_loop(last - first + 1, close_one, &c, 0);
 }
 
 SEC("tp/syscalls/sys_enter_close_range")
 int handle_close_range(struct trace_event_raw_sys_enter *ctx)
 {
-	struct range_ctx c = {
-		.pid_tgid = bpf_get_current_pid_tgid(),
-		.first = ctx->args[0],
-		.last = ctx->args[1],
-		.how = FDT_CLOSE_RANGE,
-	};
-	__u32 flags = ctx->args[2];
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 first = ctx->args[0], last = ctx->args[1], flags = ctx->args[2];
+	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
 
-	if (!is_traced(c.pid_tgid >> 32))
+	if (!pv)
 		return 0;
 	/*
 	 * Decided at entry, so reject what the syscall will reject (EINVAL):
@@ -515,10 +597,9 @@ int handle_close_range(struct trace_event_raw_sys_enter *ctx)
 	 * exec will close them.
 	 */
 	if ((flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) ||
-	    (flags & CLOSE_RANGE_CLOEXEC) || c.first > c.last)
+	    (flags & CLOSE_RANGE_CLOEXEC) || first > last)
 		return 0;
-	c.task = (struct task_struct *)bpf_get_current_task();
-	bpf_for_each_map_elem(&tracked_fds, close_matching, &c, 0);
+	close_fds(pv, pid_tgid, first, last, FDT_CLOSE_RANGE);
 	return 0;
 }
 
@@ -529,31 +610,21 @@ int handle_close_range(struct trace_event_raw_sys_enter *ctx)
 SEC("tp/sched/sched_process_exec")
 int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	struct range_ctx c = {
-		.pid_tgid = bpf_get_current_pid_tgid(),
-		.how = FDT_CLOSE_EXEC,
-	};
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
 	struct fdt_rec_proc *r;
 
-	if (!is_traced(c.pid_tgid >> 32))
+	if (!pv)
 		return 0;
-	c.task = (struct task_struct *)bpf_get_current_task();
-	bpf_for_each_map_elem(&tracked_fds, close_matching, &c, 0);
+	close_fds(pv, pid_tgid, 0, ~0U, FDT_CLOSE_EXEC);
 
-	r = rec_reserve(FDT_REC_EXEC, sizeof(*r), c.pid_tgid);
+	r = rec_reserve(FDT_REC_EXEC, sizeof(*r), pid_tgid);
 	if (!r)
 		return 0;
 	r->child_pid = 0;
 	r->exit_code = 0;
+	r->lost = 0;
 	rec_submit(r, sizeof(*r));
-	return 0;
-}
-
-static long forget_pid(struct bpf_map *map, struct fdt_fd_key *k,
-		       struct fdt_fd_val *v, __u32 *pid)
-{
-	if (k->pid == *pid)
-		bpf_map_delete_elem(map, k);
 	return 0;
 }
 
@@ -562,10 +633,11 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
+	struct fdt_proc_val *pv = traced(tgid);
 	struct task_struct *task;
 	struct fdt_rec_proc *r;
 
-	if (!is_traced(tgid))
+	if (!pv)
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
 	/*
@@ -575,15 +647,17 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 
-	bpf_for_each_map_elem(&tracked_fds, forget_pid, &tgid, 0);
-	bpf_map_delete_elem(&traced_pids, &tgid);
+	close_fds(pv, pid_tgid, 0, ~0U, FDT_CLOSE_EXIT);
 
 	r = rec_reserve(FDT_REC_EXIT, sizeof(*r), pid_tgid);
-	if (!r)
-		return 0;
-	r->child_pid = 0;
-	r->exit_code = BPF_CORE_READ(task, exit_code);
-	rec_submit(r, sizeof(*r));
+	if (r) {
+		r->child_pid = 0;
+		r->exit_code = BPF_CORE_READ(task, exit_code);
+		r->lost = pv->lost;
+		rec_submit(r, sizeof(*r));
+	}
+	/* last: rec_reserve() counts a lost record against the process */
+	bpf_map_delete_elem(&traced_pids, &tgid);
 	return 0;
 }
 
@@ -595,7 +669,8 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 ptgid = pid_tgid >> 32, ctgid, one = 1;
+	__u32 ptgid = pid_tgid >> 32, ctgid;
+	struct fdt_proc_val nv = { .max_fd = -1 };
 	struct fdt_rec_proc *r;
 
 	if (!is_traced(ptgid))
@@ -603,7 +678,11 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	ctgid = child->tgid;
 	if (ctgid == ptgid)
 		return 0;	/* a thread: shares the fd table */
-	if (bpf_map_update_elem(&traced_pids, &ctgid, &one, BPF_ANY)) {
+	/*
+	 * The child inherits the parent's fds, but not their watches'
+	 * state in tracked_fds: its own epoll_ctl calls will track them.
+	 */
+	if (bpf_map_update_elem(&traced_pids, &ctgid, &nv, BPF_ANY)) {
 		stat_inc(FDT_STAT_PROC_FULL);
 		return 0;
 	}
@@ -612,6 +691,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	r->child_pid = ctgid;
 	r->exit_code = 0;
+	r->lost = 0;
 	rec_submit(r, sizeof(*r));
 	return 0;
 }

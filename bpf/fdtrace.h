@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * fdtrace record ABI: the one header shared by the BPF programs and
  * userspace.  Every record the kernel side emits is defined here.
@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #endif
 
-#define FDT_ABI_VERSION		1
+#define FDT_ABI_VERSION		2
 #define FDT_COMM_LEN		16
 
 /* fdt_rec_hdr.type */
@@ -54,19 +54,22 @@
 #define FDT_FT_OTHER		9
 #define FDT_FT_MAX		10
 
+/* fdt_rec_epoll_ctl.flags */
+#define FDT_CTLF_UNTRACKED	0x1	/* tracked_fds was full: closes of fd are not seen */
+
 /* fdt_rec_close.flags */
 #define FDT_CLOSEF_STILL_WATCHED 0x1	/* file still on an epoll list after close */
 #define FDT_CLOSEF_SHARED	0x2	/* other references to the file remain */
 
-/* Verdicts the verify_file iterator writes */
-#define FDT_VERIFY_SAME		1	/* fd still names the file epoll saw */
+/* fdt_verify.verdict: what the verify_files iterator found */
+#define FDT_VERIFY_SAME		1	/* fd still names the file epoll saw, unwatched */
 #define FDT_VERIFY_OTHER	2	/* fd names another file now */
-#define FDT_VERIFY_UNTRACKED	3	/* the kernel no longer tracks the fd */
+#define FDT_VERIFY_WATCHED	3	/* same file, and an epoll instance watches it under this fd */
 
 /* Per-CPU counters in the "stats" map, indexed by FDT_STAT_* */
 #define FDT_STAT_EVENTS		0	/* records submitted to the ring buffer */
 #define FDT_STAT_LOST		1	/* ring buffer reserve failed: record lost */
-#define FDT_STAT_TRACK_FULL	2	/* fd could not be tracked: map full */
+#define FDT_STAT_TRACK_FULL	2	/* epoll_ctl on an fd that could not be tracked: map full */
 #define FDT_STAT_PROC_FULL	3	/* child could not be followed: map full */
 #define FDT_STAT_MAX		4
 
@@ -93,7 +96,7 @@ struct fdt_rec_epoll_ctl {
 	__u32 op;		/* FDT_EPOLL_CTL_* */
 	__u32 events;		/* EPOLL* mask given to ADD/MOD */
 	__s32 ret;		/* 0 or -errno */
-	__u32 pad;
+	__u32 flags;		/* FDT_CTLF_* */
 	struct fdt_file file;	/* what fd named at the call */
 };
 
@@ -111,6 +114,7 @@ struct fdt_rec_proc {
 	struct fdt_rec_hdr hdr;
 	__u32 child_pid;	/* FORK: the new process; else 0 */
 	__s32 exit_code;	/* EXIT: wait status as in task->exit_code */
+	__u64 lost;		/* EXIT: records of the process lost before this one */
 };
 
 /* FDT_REC_WATCH_SEED: synthesised by userspace from /proc at attach */
@@ -149,13 +153,32 @@ struct fdt_fd_val {
 	__u32 pad;
 };
 
+/* traced_pids value: per traced process, kept by the kernel side */
+struct fdt_proc_val {
+	/*
+	 * Highest fd number ever tracked for the process: close_range, exec
+	 * and exit look at fd numbers up to here, so their cost follows the
+	 * process's own fd table, never the size of tracked_fds.
+	 */
+	__s64 max_fd;		/* 64-bit: cmpxchg needs it below BPF ISA v3 */
+	__u64 lost;		/* records of this process lost (ring buffer full) */
+};
+
+/* One line of the verify_files iterator's output */
+struct fdt_verify {
+	__s32 fd;
+	__u32 verdict;		/* FDT_VERIFY_* */
+};
+
 _Static_assert(sizeof(struct fdt_fd_key) == 8, "fdt_fd_key layout");
+_Static_assert(sizeof(struct fdt_proc_val) == 16, "fdt_proc_val layout");
+_Static_assert(sizeof(struct fdt_verify) == 8, "fdt_verify layout");
 _Static_assert(sizeof(struct fdt_fd_val) == 32, "fdt_fd_val layout");
 _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
 _Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
 _Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 80, "fdt_rec_epoll_ctl layout");
 _Static_assert(sizeof(struct fdt_rec_close) == 72, "fdt_rec_close layout");
-_Static_assert(sizeof(struct fdt_rec_proc) == 48, "fdt_rec_proc layout");
+_Static_assert(sizeof(struct fdt_rec_proc) == 56, "fdt_rec_proc layout");
 _Static_assert(sizeof(struct fdt_rec_watch_seed) == 72, "fdt_rec_watch_seed layout");
 
 #endif /* __FDTRACE_H */

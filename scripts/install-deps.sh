@@ -2,15 +2,22 @@
 # Install the Debian packages fdtrace needs, only those that are missing.
 #   scripts/install-deps.sh build   what building and the demo need
 #   scripts/install-deps.sh test    that, plus the real runtimes the tests drive
+#                                   and the tools the package checks use
+#   scripts/install-deps.sh deb     what building the Debian package needs
 set -eu
 
 BUILD_PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc pkg-config python3"
 TEST_PKGS="python3-uvloop nodejs nginx-light redis-server redis-tools wrk strace bpftrace"
+# The man page (built by `make`), the package build, the package checks.
+DOC_PKGS="scdoc"
+DEB_PKGS="dpkg-dev debhelper"
+CHECK_PKGS="lintian groff-base man-db"
 
 case "${1:-build}" in
-build) want="$BUILD_PKGS" ;;
-test)  want="$BUILD_PKGS $TEST_PKGS" ;;
-*) echo "install-deps: unknown group '$1' (build or test)" >&2; exit 2 ;;
+build) want="$BUILD_PKGS $DOC_PKGS" ;;
+test)  want="$BUILD_PKGS $TEST_PKGS $DOC_PKGS $DEB_PKGS $CHECK_PKGS" ;;
+deb)   want="$BUILD_PKGS $DOC_PKGS $DEB_PKGS" ;;
+*) echo "install-deps: unknown group '$1' (build, test or deb)" >&2; exit 2 ;;
 esac
 
 missing=""

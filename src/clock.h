@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * Time: BPF stamps records with bpf_ktime_get_ns(), which is
  * CLOCK_MONOTONIC.  To print when an event happened (rather than when

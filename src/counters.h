@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * The one list of per-process counters.  Each X(name, kind, text, help)
  * row becomes a field of struct proc_stats (matcher.h), a key of the JSON
@@ -37,7 +37,13 @@
 	X(del_enoent, CNT_COUNTER, "EPOLL_CTL_DEL of unwatched fd (ENOENT)", \
 	  "EPOLL_CTL_DELs that failed with ENOENT (routine in libuv)")	\
 	X(corrected, CNT_COUNTER, "corrected",				\
-	  "fds that went away by a path no record showed, caught by the check before a report")
+	  "fds that went away by a path no record showed, caught by the check before a report") \
+	X(untracked, CNT_COUNTER, "fds not tracked (--max-fds full)",	\
+	  "watched fds the kernel could not track (map full): their history is not guessed") \
+	X(lost, CNT_COUNTER, "records lost",				\
+	  "records of this process lost because the ring buffer was full") \
+	X(unconfirmed, CNT_COUNTER, "unconfirmed (records lost)",	\
+	  "fds unwatched past the grace that the check could not confirm after lost records: not reported")
 
 /*
  * Totals over the whole run, X(name, help): the JSON totals keys.
@@ -50,6 +56,7 @@
 	X(open_leaks, "reported leaks not resolved yet")		\
 	X(lost_events, "records the kernel could not deliver")		\
 	X(records, "records applied")					\
-	X(bad_records, "records truncated or of unknown type: skipped")
+	X(bad_records, "records truncated or of unknown type: skipped")	\
+	X(untracked, "watched fds the kernel could not track (map full)")
 
 #endif /* __FDTRACE_COUNTERS_H */

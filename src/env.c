@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #define _GNU_SOURCE
 #include <argp.h>
 #include <errno.h>
@@ -73,8 +73,8 @@ static const struct argp_option options[] = {
 	{ NULL, 0, NULL, 0, "Limits:", 3 },
 	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Most processes traced at once; -f follows no more children "
 	  "beyond it (default " STR(DEFAULT_MAX_PIDS) ", at most " STR(MAX_MAX_PIDS) ")", 3 },
-	{ "max-fds", OPT_MAX_FDS, "N", 0, "Most fds tracked at once in the kernel (default "
-	  STR(DEFAULT_MAX_FDS) ", at most " STR(MAX_TRACKED_FDS) ")", 3 },
+	{ "max-fds", OPT_MAX_FDS, "N", 0, "Most fds tracked at once in the kernel (default: the targets' "
+	  "fd limits, at least " STR(DEFAULT_MAX_FDS) "; at most " STR(MAX_TRACKED_FDS) ")", 3 },
 	{ "ringbuf-size", OPT_RINGBUF, "KIB", 0, "Ring buffer size in KiB, a power of two from 4 to "
 	  STR(MAX_RINGBUF_KIB) " (default " STR(DEFAULT_RINGBUF_KIB) ")", 3 },
 
@@ -301,7 +301,7 @@ void env__parse(struct env *env, int argc, char **argv)
 		.mode = MODE_LIVE,
 		.grace_ns = DEFAULT_GRACE_S * 1000000000ULL,
 		.ringbuf_bytes = DEFAULT_RINGBUF_KIB * 1024,
-		.max_tracked_fds = DEFAULT_MAX_FDS,
+		.max_tracked_fds = 0,	/* sized from the targets' fd limits */
 		.max_pids = DEFAULT_MAX_PIDS,
 	};
 

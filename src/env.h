@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* Command line: what to trace and how to report it. */
 #ifndef __FDTRACE_ENV_H
 #define __FDTRACE_ENV_H

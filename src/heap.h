@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * Binary min-heap of deadlines.  A node names its owner by two integers
  * (the engine: process index and fd), and the owner is told where its

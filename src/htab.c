@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Linear probing with backward-shift deletion: no tombstones, so probe
  * lengths stay short however many fds come and go.  Grows at 3/4 full,

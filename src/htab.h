@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * Open-addressing hash table of fixed-size entries keyed by a 32-bit
  * integer, for the engine's per-process fd tables and its pid table.

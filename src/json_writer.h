@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * A small streaming JSON writer, API in the spirit of bpftool's
  * json_writer.h.  Output is compact and one top-level value per line

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Live mode: trace running processes (-p) or a command (--) on this
  * kernel.  A session owns the modules (tracer, matcher, output, the
@@ -49,6 +49,9 @@ struct session {
 	int sigfd;
 	int pidfds[ENV_MAX_PIDS];
 	__u64 seed_untracked;	/* watches found at attach the kernel map had no room for */
+	__u32 max_fds;		/* tracked_fds size in use */
+	bool warned_fds_full;
+	bool warned_procs_full;
 	int cmd_status;
 	bool cmd_exited;
 	bool stop;
@@ -67,16 +70,33 @@ static int on_record(void *ctx, const void *data, size_t size)
 	return 0;
 }
 
-/* matcher verify_fn: asked only for an fd about to be reported */
-static int verify_fd(void *ctx, __u32 pid, __s32 fd, const struct fdt_file *file)
-{
-	struct session *s = ctx;
-	enum tracer_verdict v;
+/*
+ * matcher verify_fn: asked only for fds about to be reported, all the due
+ * fds of one process at once.
+ */
+#define VERIFY_BATCH	4096
 
-	(void)file;
-	if (tracer__verify_fd(s->tracer, pid, fd, &v))
-		return 0;	/* cannot tell: trust the records */
-	return v == VERIFY_GONE;
+static int verify_fds(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
+		      __u64 *lost)
+{
+	static __s32 fds[VERIFY_BATCH];
+	static enum tracer_verdict v[VERIFY_BATCH];
+	struct session *s = ctx;
+	int err;
+
+	if (n > VERIFY_BATCH)
+		return -E2BIG;	/* the matcher is told max_checks = VERIFY_BATCH */
+	tracer__proc_lost(s->tracer, pid, lost);
+	for (size_t i = 0; i < n; i++)
+		fds[i] = reqs[i].fd;
+	err = tracer__verify(s->tracer, pid, fds, v, n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++)
+		reqs[i].verdict = v[i] == VERIFY_SAME ? VERDICT_SAME :
+				  v[i] == VERIFY_GONE ? VERDICT_GONE :
+				  v[i] == VERIFY_WATCHED ? VERDICT_WATCHED : VERDICT_UNKNOWN;
+	return 0;
 }
 
 static int pidfd_open(pid_t pid)
@@ -102,17 +122,31 @@ static void check_lost(struct session *s, __u64 now)
 	output__lost(s->out, lost, now);
 }
 
-/* What the kernel side could not keep track of: said once, at the end. */
-static void report_dropped(struct session *s)
+/*
+ * What the kernel side could not keep track of, said when it first
+ * happens (the counts are in the summaries and totals).
+ */
+static void check_full(struct session *s)
 {
 	__u64 n;
 
-	if (!tracer__stat(s->tracer, FDT_STAT_TRACK_FULL, &n) && n)
-		output__warn(s->out, "%llu fds epoll touched could not be tracked (--max-fds is full): their closes were not seen",
-			     (unsigned long long)n);
-	if (!tracer__stat(s->tracer, FDT_STAT_PROC_FULL, &n) && n)
-		output__warn(s->out, "%llu forked children could not be followed (too many traced processes)",
-			     (unsigned long long)n);
+	if (!s->warned_fds_full && !tracer__stat(s->tracer, FDT_STAT_TRACK_FULL, &n) && n) {
+		s->warned_fds_full = true;
+		output__warn(s->out, "the kernel's fd table is full (--max-fds %u): new watches are not tracked and their processes' counts are partial",
+			     s->max_fds);
+	}
+	if (!s->warned_procs_full && !tracer__stat(s->tracer, FDT_STAT_PROC_FULL, &n) && n) {
+		s->warned_procs_full = true;
+		output__warn(s->out, "too many traced processes (--max-procs %u): new children are not followed",
+			     s->env->max_pids);
+	}
+}
+
+static void proc_lost(void *ctx, __u32 pid, __u64 lost)
+{
+	struct session *s = ctx;
+
+	matcher__set_proc_lost(s->matcher, pid, lost);
 }
 
 /*
@@ -201,6 +235,7 @@ static int run(struct session *s)
 		}
 		matcher__tick(s->matcher, now - TICK_SLACK_NS);
 		check_lost(s, now);
+		check_full(s);
 		if (!tracer__any_traced(s->tracer))
 			break;	/* every target is gone */
 		if (s->env->duration_ns && now - start >= s->env->duration_ns)
@@ -343,6 +378,32 @@ static int check_targets(struct session *s)
 }
 
 /*
+ * --max-fds not given: room for every fd the targets may open (their
+ * RLIMIT_NOFILE soft limits, a command's is ours), at least
+ * DEFAULT_MAX_FDS.  Entries are not preallocated: memory follows the fds
+ * tracked, and only the hash buckets (16 bytes each) are sized up front,
+ * hence the cap.
+ */
+#define MAX_AUTO_FDS	(1U << 20)
+
+static __u32 size_fd_map(const struct session *s)
+{
+	__u64 want = 0, soft, hard;
+	struct rlimit rl;
+
+	if (s->env->max_tracked_fds)
+		return s->env->max_tracked_fds;
+	for (size_t i = 0; i < s->env->nr_pids; i++)
+		if (!procfs__nofile(s->env->pids[i], &soft, &hard))
+			want += soft;
+	if (s->env->command && !getrlimit(RLIMIT_NOFILE, &rl))
+		want += rl.rlim_cur;
+	if (want < DEFAULT_MAX_FDS)
+		want = DEFAULT_MAX_FDS;
+	return want > MAX_AUTO_FDS ? MAX_AUTO_FDS : want;
+}
+
+/*
  * Load, choose the targets, attach, then learn what they already watch:
  * after attaching, so nothing in between is missed.  0 or -1 (reported).
  */
@@ -354,7 +415,7 @@ static int start_tracing(struct session *s, const sigset_t *blocked)
 		.follow = s->env->follow,
 		.verbose = s->env->verbose,
 		.ringbuf_bytes = s->env->ringbuf_bytes,
-		.max_tracked_fds = s->env->max_tracked_fds,
+		.max_tracked_fds = s->max_fds,
 		.max_pids = s->env->max_pids,
 	};
 	char errbuf[256];
@@ -412,7 +473,8 @@ static void finish_tracing(struct session *s)
 	now = clock__mono_ns();
 	matcher__tick(s->matcher, now);
 	check_lost(s, now);
-	report_dropped(s);
+	check_full(s);
+	tracer__procs(s->tracer, proc_lost, s);
 	matcher__finish(s->matcher, now);
 }
 
@@ -446,25 +508,17 @@ int live__run(const struct env *env, struct output *out)
 	s.out = out;
 	memset(s.pidfds, -1, sizeof(s.pidfds));
 
-	/*
-	 * A pidfd per -p target beside the BPF fds: ENV_MAX_PIDS targets do
-	 * not fit the usual soft limit of 1024.  Raise it as far as the hard
-	 * limit allows; a command gets the original back before it execs.
-	 */
 	have_nofile = !getrlimit(RLIMIT_NOFILE, &nofile);
-	if (have_nofile && nofile.rlim_cur < nofile.rlim_max) {
-		struct rlimit raised = { nofile.rlim_max, nofile.rlim_max };
-
-		setrlimit(RLIMIT_NOFILE, &raised);	/* best effort */
-	}
 	if (check_targets(&s))
 		goto out;
 
 	mopts.grace_ns = env->grace_ns;
 	mopts.report = output__report;
 	mopts.ctx = out;
-	mopts.verify = verify_fd;
+	mopts.verify = verify_fds;
 	mopts.verify_ctx = &s;
+	/* bounded work per pass, so signals and the ring buffer are never starved */
+	mopts.max_checks = VERIFY_BATCH;
 	s.matcher = matcher__new(&mopts);
 	if (!s.matcher) {
 		output__error(out, "cannot create matcher: %s", strerror(errno));
@@ -491,6 +545,17 @@ int live__run(const struct env *env, struct output *out)
 			output__error(out, "cannot execute %s: %s", env->command[0], strerror(errno));
 			goto out;
 		}
+	}
+	s.max_fds = size_fd_map(&s);	/* from the limit the command gets */
+	/*
+	 * A pidfd per -p target beside the BPF fds: ENV_MAX_PIDS targets do
+	 * not fit the usual soft limit of 1024.  Raise it as far as the hard
+	 * limit allows; a command gets the original back before it execs.
+	 */
+	if (have_nofile && nofile.rlim_cur < nofile.rlim_max) {
+		struct rlimit raised = { nofile.rlim_max, nofile.rlim_max };
+
+		setrlimit(RLIMIT_NOFILE, &raised);	/* best effort */
 	}
 	if (start_tracing(&s, &blocked))
 		goto out;

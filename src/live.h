@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* Live mode: trace processes on this kernel (see live.c). */
 #ifndef __FDTRACE_LIVE_H
 #define __FDTRACE_LIVE_H

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * The matching engine.  State lives per process (tgid: all threads share
  * one fd table) and, inside it, per fd, in a small open-addressing table
@@ -45,6 +45,11 @@ enum fd_state {
 	FD_WATCHED,	/* on at least one epoll instance */
 	FD_ENDED,	/* last watch removed; in the heap, waiting for grace */
 	FD_LEAKED,	/* reported as a leak, still open */
+	/*
+	 * The kernel could not track it (map full): its closes are not
+	 * seen, so nothing about it is guessed until a tracked call.
+	 */
+	FD_UNTRACKED,
 };
 
 /* An htab entry: the key (fd) first, then state, 0 only in a free slot. */
@@ -106,6 +111,18 @@ struct matcher {
 	struct heap heap;
 
 	struct totals tot;
+
+	/* scratch for tick(): the due fds of one batch */
+	struct due *due;
+	struct verify_req *reqs;
+	__u32 due_cap;
+};
+
+struct due {
+	__u32 pidx;
+	__u32 order;		/* position in del_ts order */
+	__s32 fd;
+	enum verdict verdict;
 };
 
 static inline bool file_known(const struct fdt_file *f)
@@ -552,6 +569,40 @@ static int unwatch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
 	return heap_push(m, pidx, slot, ts);
 }
 
+/*
+ * The kernel says whether it tracks the fd now.  An fd it could not track
+ * is set apart (its closes will not be seen); one it tracks again after
+ * that starts afresh.  Returns true when the record is to be ignored.
+ */
+static bool track_state(struct matcher *m, __u32 pidx, const struct fdt_rec_epoll_ctl *r)
+{
+	struct proc *p = &m->procs[pidx];
+	__u32 slot = fd_find(p, r->fd);
+	struct fd_ent *e = slot == NONE ? NULL : fd_at(p, slot);
+
+	if (!(r->flags & FDT_CTLF_UNTRACKED)) {
+		if (e && e->state == FD_UNTRACKED)
+			fd_remove(m, pidx, slot);
+		return false;
+	}
+	if (e && e->state == FD_UNTRACKED)
+		return true;
+	if (e) {
+		/* what it was before is history we can no longer follow */
+		if (e->state == FD_LEAKED) {
+			p->st.open_leaks--;
+			m->tot.open_leaks--;
+		}
+		fd_remove(m, pidx, slot);
+	}
+	slot = fd_insert(m, pidx, r->fd);
+	if (slot != NONE)
+		fd_at(p, slot)->state = FD_UNTRACKED;
+	p->st.untracked++;
+	m->tot.untracked++;
+	return true;
+}
+
 static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r)
 {
 	struct report rep;
@@ -577,6 +628,8 @@ static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r)
 		return 0;
 	}
 	if (r->fd < 0)
+		return 0;
+	if (track_state(m, pidx, r))
 		return 0;
 	switch (r->op) {
 	case FDT_EPOLL_CTL_ADD:
@@ -696,6 +749,8 @@ static int on_proc_exit(struct matcher *m, const struct fdt_rec_proc *r)
 		return 0;
 	p = &m->procs[pidx];
 	set_comm(p, r->hdr.comm);
+	if (r->lost > p->st.lost)
+		p->st.lost = r->lost;
 	cap = htab__cap(&p->fds);
 	exit_resolve_leaks(m, pidx, r->hdr.ts_ns);
 	for (i = 0; i < cap; i++) {
@@ -827,38 +882,143 @@ bad:
 	return -EINVAL;
 }
 
-void matcher__tick(struct matcher *m, __u64 now_ns)
+static int due_cmp(const void *a, const void *b)
 {
-	__u64 grace = m->opts.grace_ns;
+	const struct due *x = a, *y = b;
 
-	while (m->heap.nr) {
-		struct heap_node n = *heap__top(&m->heap);
-		struct proc *p;
-		struct fd_ent *e;
-		struct report r;
+	if (x->pidx != y->pidx)
+		return x->pidx < y->pidx ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
 
-		if (now_ns <= n.key || now_ns - n.key <= grace)
-			break;
-		heap_remove(m, 0);
-		p = &m->procs[n.a];
-		e = fd_at(p, n.b);
+static int due_order_cmp(const void *a, const void *b)
+{
+	const struct due *x = a, *y = b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int due_reserve(struct matcher *m, __u32 n)
+{
+	struct due *d;
+	struct verify_req *q;
+
+	if (n <= m->due_cap)
+		return 0;
+	d = realloc(m->due, (size_t)n * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	m->due = d;
+	q = realloc(m->reqs, (size_t)n * sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	m->reqs = q;
+	m->due_cap = n;
+	return 0;
+}
+
+/*
+ * Ask the check about every due fd of one process at once (the kernel
+ * walks the fd table once per process, not once per fd).
+ */
+static void verify_group(struct matcher *m, struct due *d, __u32 n)
+{
+	struct proc *p = &m->procs[d[0].pidx];
+	__u64 lost = 0;
+	__u32 i;
+
+	for (i = 0; i < n; i++) {
+		__u32 slot = fd_find(p, d[i].fd);
+
+		m->reqs[i].fd = d[i].fd;
+		m->reqs[i].file = fd_at(p, slot)->file;
+		m->reqs[i].verdict = VERDICT_UNKNOWN;
+	}
+	if (m->opts.verify(m->opts.verify_ctx, p->pid, m->reqs, n, &lost))
+		for (i = 0; i < n; i++)
+			m->reqs[i].verdict = VERDICT_UNKNOWN;
+	if (lost > p->st.lost)
+		p->st.lost = lost;
+	for (i = 0; i < n; i++)
+		d[i].verdict = m->reqs[i].verdict;
+}
+
+/* One due fd, its verdict known: report it, or correct what we knew. */
+static void settle(struct matcher *m, const struct due *d, __u64 grace)
+{
+	struct proc *p = &m->procs[d->pidx];
+	__u32 slot = fd_find(p, d->fd);
+	struct fd_ent *e = fd_at(p, slot);
+	__u64 ts = e->del_ts + grace;
+	struct report r;
+
+	switch (d->verdict) {
+	case VERDICT_GONE:
 		/*
 		 * A close path the records did not show (io_uring, another
 		 * process sharing the fd table) must not become a finding.
 		 */
-		if (m->opts.verify &&
-		    m->opts.verify(m->opts.verify_ctx, p->pid, e->fd, &e->file) > 0) {
-			forget_stale(m, n.a, n.b, now_ns);
-			continue;
+		forget_stale(m, d->pidx, slot, ts);
+		return;
+	case VERDICT_WATCHED:
+		p->st.corrected++;
+		e->state = FD_WATCHED;
+		return;
+	case VERDICT_UNKNOWN:
+		if (p->st.lost) {
+			/* records were lost: an unproven leak is not reported */
+			p->st.unconfirmed++;
+			fd_remove(m, d->pidx, slot);
+			return;
 		}
-		e->state = FD_LEAKED;
-		p->st.leaks++;
-		p->st.open_leaks++;
-		m->tot.leaks++;
-		m->tot.open_leaks++;
-		fill_report(&r, REPORT_LEAK, p, e, now_ns);
-		emit(m, &r);
+		break;
+	case VERDICT_SAME:
+		break;
 	}
+	e->state = FD_LEAKED;
+	p->st.leaks++;
+	p->st.open_leaks++;
+	m->tot.leaks++;
+	m->tot.open_leaks++;
+	fill_report(&r, REPORT_LEAK, p, e, ts);
+	emit(m, &r);
+}
+
+void matcher__tick(struct matcher *m, __u64 now_ns)
+{
+	__u64 grace = m->opts.grace_ns;
+	__u32 n = 0, max = m->opts.max_checks ?: UINT32_MAX, i, j;
+
+	/* Take the due fds out of the heap, in the order they became due. */
+	while (m->heap.nr && n < max) {
+		const struct heap_node *top = heap__top(&m->heap);
+		struct heap_node t = *top;
+
+		if (now_ns <= t.key || now_ns - t.key <= grace)
+			break;
+		if (n == m->due_cap && due_reserve(m, n ? n * 2 : 64))
+			break;
+		heap_remove(m, 0);
+		m->due[n] = (struct due){ .pidx = t.a, .order = n,
+					  .fd = fd_at(&m->procs[t.a], t.b)->fd };
+		n++;
+	}
+	if (!n)
+		return;
+	if (m->opts.verify) {
+		qsort(m->due, n, sizeof(*m->due), due_cmp);
+		for (i = 0; i < n; i = j) {
+			for (j = i + 1; j < n && m->due[j].pidx == m->due[i].pidx; j++)
+				;
+			verify_group(m, &m->due[i], j - i);
+		}
+		qsort(m->due, n, sizeof(*m->due), due_order_cmp);
+	} else {
+		for (i = 0; i < n; i++)
+			m->due[i].verdict = VERDICT_UNKNOWN;
+	}
+	for (i = 0; i < n; i++)
+		settle(m, &m->due[i], grace);
 }
 
 int matcher__add_pid(struct matcher *m, __u32 pid, const char *comm, __u64 now_ns)
@@ -882,6 +1042,14 @@ void matcher__drop_pid(struct matcher *m, __u32 pid, __u64 now_ns)
 void matcher__set_lost(struct matcher *m, __u64 lost)
 {
 	m->tot.lost_events = lost;
+}
+
+void matcher__set_proc_lost(struct matcher *m, __u32 pid, __u64 lost)
+{
+	__u32 idx = proc_find(m, pid);
+
+	if (idx != NONE && lost > m->procs[idx].st.lost)
+		m->procs[idx].st.lost = lost;
 }
 
 static int pid_slot_cmp(const void *a, const void *b)
@@ -942,5 +1110,7 @@ void matcher__free(struct matcher *m)
 	htab__free(&m->pids);
 	free(m->procs);
 	heap__free(&m->heap);
+	free(m->due);
+	free(m->reqs);
 	free(m);
 }

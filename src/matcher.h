@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * The matching engine: pairs each epoll deregistration with what happens
  * to the fd afterwards (close, re-watch, nothing) and reports descriptors
@@ -66,12 +66,28 @@ struct report {
 
 typedef void (*report_fn)(void *ctx, const struct report *r);
 
+/* What the check before a report found for one fd */
+enum verdict {
+	VERDICT_UNKNOWN = 0,	/* cannot tell: the records are trusted */
+	VERDICT_SAME,		/* still open, same file, unwatched: a leak */
+	VERDICT_GONE,		/* closed or replaced by a path no record showed */
+	VERDICT_WATCHED,	/* watched again by a call no record showed */
+};
+
+struct verify_req {
+	__s32 fd;
+	struct fdt_file file;	/* what epoll saw */
+	enum verdict verdict;	/* out */
+};
+
 /*
- * Before a leak is reported: does fd of pid still name file?  Return 0 if
- * it does or cannot be told, > 0 if it does not; the fd then went away by
- * a path no record showed, and is counted in proc_stats.corrected instead.
+ * Before leaks are reported: n fds of pid are due at once.  Fill in each
+ * verdict and *lost, the records of pid lost so far (a process that lost
+ * records has its leaks reported only when confirmed: VERDICT_SAME).
+ * Return 0, or a negative errno (every verdict is then UNKNOWN).
  */
-typedef int (*verify_fn)(void *ctx, __u32 pid, __s32 fd, const struct fdt_file *file);
+typedef int (*verify_fn)(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
+			 __u64 *lost);
 
 struct matcher_opts {
 	__u64 grace_ns;		/* unwatched longer than this is a leak */
@@ -80,6 +96,7 @@ struct matcher_opts {
 	void *ctx;
 	verify_fn verify;	/* optional; NULL trusts the records */
 	void *verify_ctx;
+	__u32 max_checks;	/* most fds verified per tick; 0: all due */
 };
 
 struct matcher;
@@ -92,7 +109,11 @@ struct matcher *matcher__new(const struct matcher_opts *opts);
  * skipped), or -ENOMEM when state could not grow (applied in part).
  */
 int matcher__feed(struct matcher *m, const void *data, size_t size);
-/* Time is now now_ns: report every fd unwatched for longer than grace. */
+/*
+ * Time is now now_ns: report every fd unwatched for longer than grace
+ * (at most max_checks of them per call; the rest on the next).  A leak's
+ * time is when it became one: the end of its watch plus the grace.
+ */
 void matcher__tick(struct matcher *m, __u64 now_ns);
 /*
  * A process the user asked to trace: it gets a summary even if it never
@@ -104,6 +125,8 @@ int matcher__add_pid(struct matcher *m, __u32 pid, const char *comm, __u64 now_n
 void matcher__drop_pid(struct matcher *m, __u32 pid, __u64 now_ns);
 /* Records lost in the kernel so far; shown in totals. */
 void matcher__set_lost(struct matcher *m, __u64 lost);
+/* Records of process pid lost so far (its summary says its counts are partial). */
+void matcher__set_proc_lost(struct matcher *m, __u32 pid, __u64 lost);
 /* Tracing stops at now_ns: summaries of all live processes, then totals. */
 void matcher__finish(struct matcher *m, __u64 now_ns);
 /* Number of processes the engine currently holds state for. */

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Text and JSON Lines output.  Each format is a struct output_ops;
  * output__*() only dispatch.  Text findings are one table row each, the
@@ -626,6 +626,8 @@ static void json_summary(struct output *o, const struct report *r)
 #define X(name, kind, text, help) jsonw_uint_field(w, #name, st->name);
 	FDT_PROC_COUNTERS(X)
 #undef X
+	/* records lost or fds untracked: the counts above are a lower bound */
+	jsonw_bool_field(w, "partial", st->lost || st->untracked);
 	json_time_field(o, w, "time", ts_or_now(r->ts_ns));
 	jsonw_end_object(w);
 }

@@ -1,5 +1,6 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,4 +245,30 @@ int procfs__epoll_watches(__u32 pid, procfs_watch_fn fn, void *ctx)
 	}
 	closedir(d);
 	return total;
+}
+
+int procfs__nofile(__u32 pid, __u64 *soft, __u64 *hard)
+{
+	char path[64], line[256];
+	int err = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/limits", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char s[32], h[32];
+
+		/* "Max open files            1024                 524288               files" */
+		if (strncmp(line, "Max open files", 14) ||
+		    sscanf(line + 14, "%31s %31s", s, h) != 2)
+			continue;
+		*soft = strcmp(s, "unlimited") ? strtoull(s, NULL, 10) : UINT64_MAX;
+		*hard = strcmp(h, "unlimited") ? strtoull(h, NULL, 10) : UINT64_MAX;
+		err = 0;
+		break;
+	}
+	fclose(f);
+	return err;
 }

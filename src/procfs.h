@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /* What /proc says about a process. */
 #ifndef __FDTRACE_PROCFS_H
 #define __FDTRACE_PROCFS_H
@@ -43,4 +43,7 @@ typedef void (*procfs_watch_fn)(void *ctx, const struct procfs_watch *w);
  * Returns the number of watches found or a negative errno.
  */
 int procfs__epoll_watches(__u32 pid, procfs_watch_fn fn, void *ctx);
+/* RLIMIT_NOFILE of pid, from /proc/PID/limits (readable for any user's process). */
+int procfs__nofile(__u32 pid, __u64 *soft, __u64 *hard);
+
 #endif /* __FDTRACE_PROCFS_H */

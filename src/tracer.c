@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -142,11 +142,23 @@ err_out:
 
 int tracer__trace_pid(struct tracer *t, __u32 pid)
 {
-	__u32 one = 1;
+	struct fdt_proc_val v = { .max_fd = -1 };
 
 	if (bpf_map__update_elem(t->skel->maps.traced_pids, &pid, sizeof(pid),
-				 &one, sizeof(one), BPF_ANY))
+				 &v, sizeof(v), BPF_NOEXIST) && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+int tracer__proc_lost(struct tracer *t, __u32 pid, __u64 *lost)
+{
+	struct fdt_proc_val v;
+
+	*lost = 0;
+	if (bpf_map__lookup_elem(t->skel->maps.traced_pids, &pid, sizeof(pid),
+				 &v, sizeof(v), 0))
+		return -errno;
+	*lost = v.lost;
 	return 0;
 }
 
@@ -155,67 +167,146 @@ int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file 
 	struct fdt_fd_key k = { .pid = pid, .fd = fd };
 	struct fdt_fd_val v = { .file = 0, .id = *file, .watches = 1 };
 
+	struct fdt_proc_val pv;
+
 	if (bpf_map__update_elem(t->skel->maps.tracked_fds, &k, sizeof(k), &v,
 				 sizeof(v), BPF_NOEXIST) && errno != EEXIST)
 		return -errno;
+	/*
+	 * close_range, exec and exit look only up to max_fd.  Seeding runs
+	 * while the process runs: a lost race with the kernel side's own
+	 * update can only lower a count of lost records, never hide an fd.
+	 */
+	if (!bpf_map__lookup_elem(t->skel->maps.traced_pids, &pid, sizeof(pid),
+				  &pv, sizeof(pv), 0) && fd > pv.max_fd) {
+		pv.max_fd = fd;
+		bpf_map__update_elem(t->skel->maps.traced_pids, &pid, sizeof(pid),
+				     &pv, sizeof(pv), BPF_EXIST);
+	}
 	return 0;
 }
 
-int tracer__verify_fd(struct tracer *t, __u32 pid, int fd, enum tracer_verdict *verdict)
+/* One walk of pid's fd table: a verdict for every tracked fd still open. */
+static int walk_fds(struct tracer *t, __u32 pid, struct fdt_verify **out, size_t *n)
 {
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
 	union bpf_iter_link_info linfo = {};
-	struct fdt_fd_key k = { .pid = pid, .fd = fd };
 	struct bpf_link *link;
-	__u8 byte = 0;
-	int iter_fd, n, err;
+	size_t cap = 0, len = 0;
+	char *buf = NULL;
+	int iter_fd, err = 0;
+	ssize_t r;
 
-	*verdict = VERIFY_UNKNOWN;
 	t->skel->bss->verify_tgid = pid;
-	t->skel->bss->verify_fd = fd;
 	/* Walk only this process's fd table, not every task's. */
 	linfo.task.pid = pid;
 	opts.link_info = &linfo;
 	opts.link_info_len = sizeof(linfo);
-	link = bpf_program__attach_iter(t->skel->progs.verify_file, &opts);
+	link = bpf_program__attach_iter(t->skel->progs.verify_files, &opts);
 	if (!link)
 		return -errno;
 	iter_fd = bpf_iter_create(bpf_link__fd(link));
 	if (iter_fd < 0) {
 		err = -errno;
-		bpf_link__destroy(link);
+		goto out;
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap ? cap * 2 : 16384);
+
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = cap ? cap * 2 : 16384;
+		}
+		r = read(iter_fd, buf + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = -errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		len += r;
+	}
+	close(iter_fd);
+out:
+	bpf_link__destroy(link);
+	if (err) {
+		free(buf);
 		return err;
 	}
-	do {
-		n = read(iter_fd, &byte, sizeof(byte));
-	} while (n < 0 && errno == EINTR);
-	err = n < 0 ? -errno : 0;
-	close(iter_fd);
-	bpf_link__destroy(link);
+	*out = (struct fdt_verify *)buf;
+	*n = len / sizeof(struct fdt_verify);
+	return 0;
+}
+
+static int verify_cmp(const void *a, const void *b)
+{
+	__s32 x = ((const struct fdt_verify *)a)->fd, y = ((const struct fdt_verify *)b)->fd;
+
+	return x < y ? -1 : x > y;
+}
+
+int tracer__verify(struct tracer *t, __u32 pid, const __s32 *fds,
+		   enum tracer_verdict *verdicts, size_t n)
+{
+	struct fdt_verify *seen = NULL, key;
+	size_t nseen = 0;
+	int err;
+
+	for (size_t i = 0; i < n; i++)
+		verdicts[i] = VERIFY_UNKNOWN;
+	err = walk_fds(t, pid, &seen, &nseen);
 	if (err)
 		return err;
+	qsort(seen, nseen, sizeof(*seen), verify_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct fdt_fd_key k = { .pid = pid, .fd = fds[i] };
+		const struct fdt_verify *v;
 
-	if (n == 0) {
-		/*
-		 * Not open.  If the kernel still tracks it, no close we can
-		 * see happened: it went by a path we do not hook.  If not,
-		 * its CLOSE record is on the way (or was lost and counted),
-		 * unless the map was too full to track it at all.
-		 */
-		__u64 full;
-
-		if (bpf_map__lookup_elem(t->skel->maps.tracked_fds, &k, sizeof(k),
-					 &(struct fdt_fd_val){}, sizeof(struct fdt_fd_val), 0) &&
-		    (tracer__stat(t, FDT_STAT_TRACK_FULL, &full) || !full))
-			return 0;
-		*verdict = VERIFY_GONE;
-	} else {
-		*verdict = byte == FDT_VERIFY_OTHER ? VERIFY_GONE : VERIFY_SAME;
+		key.fd = fds[i];
+		v = nseen ? bsearch(&key, seen, nseen, sizeof(*seen), verify_cmp) : NULL;
+		if (v) {
+			verdicts[i] = v->verdict == FDT_VERIFY_OTHER ? VERIFY_GONE :
+				      v->verdict == FDT_VERIFY_WATCHED ? VERIFY_WATCHED :
+				      VERIFY_SAME;
+		} else if (bpf_map__lookup_elem(t->skel->maps.tracked_fds, &k, sizeof(k),
+						&(struct fdt_fd_val){},
+						sizeof(struct fdt_fd_val), 0) == 0) {
+			/*
+			 * Not open, yet the kernel still tracks it: no close
+			 * we can see happened, it went by a path we do not
+			 * hook.  (Not tracked any more: its CLOSE record is
+			 * on the way, or was lost and counted.)
+			 */
+			verdicts[i] = VERIFY_GONE;
+		}
+		/* Whatever the number names now, epoll never touched it. */
+		if (verdicts[i] == VERIFY_GONE)
+			bpf_map__delete_elem(t->skel->maps.tracked_fds, &k, sizeof(k), 0);
 	}
-	/* Whatever the number names now, epoll never touched it. */
-	if (*verdict == VERIFY_GONE)
-		bpf_map__delete_elem(t->skel->maps.tracked_fds, &k, sizeof(k), 0);
+	free(seen);
 	return 0;
+}
+
+int tracer__procs(struct tracer *t, tracer_proc_fn fn, void *ctx)
+{
+	struct bpf_map *map = t->skel->maps.traced_pids;
+	struct fdt_proc_val v;
+	__u32 key, next;
+	void *prev = NULL;
+
+	while (!bpf_map__get_next_key(map, prev, &next, sizeof(next))) {
+		key = next;
+		prev = &key;
+		if (!bpf_map__lookup_elem(map, &key, sizeof(key), &v, sizeof(v), 0))
+			fn(ctx, key, v.lost);
+	}
+	return errno == ENOENT ? 0 : -errno;
 }
 
 void tracer__untrace_pid(struct tracer *t, __u32 pid)
@@ -264,8 +355,8 @@ int tracer__attach(struct tracer *t, char *errbuf, size_t errlen)
 	 * destroyed in tracer__free(), which detaches everything.
 	 */
 	bpf_object__for_each_program(prog, t->skel->obj) {
-		/* The iterator is run on demand by tracer__verify_fd() */
-		if (!bpf_program__autoload(prog) || prog == t->skel->progs.verify_file)
+		/* The iterator is run on demand by tracer__verify() */
+		if (!bpf_program__autoload(prog) || prog == t->skel->progs.verify_files)
 			continue;
 		link = bpf_program__attach(prog);
 		if (!link) {

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * The kernel side as userspace sees it: load and attach the BPF programs,
  * choose which processes are traced, hand every ring buffer record to a
@@ -49,15 +49,23 @@ bool tracer__any_traced(struct tracer *t);
 int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file *file);
 enum tracer_verdict {
 	VERIFY_UNKNOWN,		/* cannot tell */
-	VERIFY_SAME,		/* fd still names the file epoll last saw */
+	VERIFY_SAME,		/* fd still names the file epoll last saw, unwatched */
 	VERIFY_GONE,		/* closed or replaced by a path no tracepoint shows */
+	VERIFY_WATCHED,		/* same file, watched again by a call we did not see */
 };
 
 /*
- * Before reporting a leak: what does fd of pid name now?  Runs a BPF
- * task_file iterator over that one process.
+ * Before reporting leaks: what do fds[0..n) of pid name now?  One BPF
+ * task_file iterator walk over that process answers for all of them.
+ * 0 or -errno (verdicts then all VERIFY_UNKNOWN).
  */
-int tracer__verify_fd(struct tracer *t, __u32 pid, int fd, enum tracer_verdict *verdict);
+int tracer__verify(struct tracer *t, __u32 pid, const __s32 *fds,
+		   enum tracer_verdict *verdicts, size_t n);
+typedef void (*tracer_proc_fn)(void *ctx, __u32 pid, __u64 lost);
+/* Every traced process with the records of it lost so far. 0 or -errno. */
+int tracer__procs(struct tracer *t, tracer_proc_fn fn, void *ctx);
+/* Records of pid lost so far (ring buffer full). 0 or -errno. */
+int tracer__proc_lost(struct tracer *t, __u32 pid, __u64 *lost);
 /* Attach every program; mounts tracefs if it is missing. */
 int tracer__attach(struct tracer *t, char *errbuf, size_t errlen);
 /*

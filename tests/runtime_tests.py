@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """Integration tests on real runtimes and around processes, for run_tests.py.
 
 Real servers under load, traced with -p: Node.js (libuv), nginx and
@@ -9,11 +9,9 @@ with tests/workloads/rt_scenarios.c: -f across fork, a close made by
 another process sharing the fd table (corrected), attach mid-flight, and
 lost-event accounting under a tiny ring buffer.
 
-Not run on its own: tests/run_tests.py (load_test_modules()) calls
-register() with itself, its __main__ module, so the tests below join its
-one registry and use its helpers (Proc, Fdtrace, Workload, Expect,
-check_report, ...) through the module-global `h`.  (An `import run_tests`
-here would load a second copy of it, with a registry nobody runs.)
+Not run on its own: tests/run_tests.py imports it, and its @test
+functions join the registry of harness.py, whose helpers (Proc, Expect,
+check_report, ...) it uses as `h`.
 
 What the runtimes do with epoll, measured with strace (see each test):
 node and redis remove every connection's watch (one successful
@@ -23,81 +21,23 @@ removes one: it closes the connection and lets the close end the watch.
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import time
 
-h = None            # tests/run_tests.py, as the module that runs
-_TESTS = []         # (fn, timeout, needs) until register()
+import harness as h
+from harness import test, free_port, wait_until, which
 
-FINDINGS = ("leak", "leak_resolved", "closed_while_watched", "deregister_failed")
-
-
-def test(timeout=40, needs=()):
-    """Like run_tests.test(); the test is registered by register()."""
-    def deco(fn):
-        _TESTS.append((fn, timeout, needs))
-        return fn
-    return deco
-
-
-def register(harness):
-    """Add this module's tests to harness.TESTS, its tool checks to harness.OPTIONAL_TOOLS."""
-    global h
-    h = harness
-    harness.OPTIONAL_TOOLS.update(OPTIONAL_TOOLS)
-    for fn, timeout, needs in _TESTS:
-        harness.test(timeout=timeout, needs=needs)(fn)
-
-
-# ---- outside tools ---------------------------------------------------------------
-
-def which(name):
-    """PATH, then the sbin directories a non-login root shell may lack."""
-    return shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/sbin/{name}") if os.access(p, os.X_OK)), None)
-
-
-OPTIONAL_TOOLS = {
+h.OPTIONAL_TOOLS.update({
     "node": lambda: which("node") is not None,
     "wrk": lambda: which("wrk") is not None,
     "nginx": lambda: which("nginx") is not None,
     "redis-server": lambda: which("redis-server") is not None,
     "redis-benchmark": lambda: which("redis-benchmark") is not None,
-}
+})
 
 
 # ---- helpers ----------------------------------------------------------------------
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(ctx, fn, timeout, what, proc=None, interval=0.05):
-    """
-    fn() until it returns something true; OSError and ValueError (a server
-    not listening yet, a partial answer) count as not yet.  Fails at once
-    when proc, the server fn talks to, has exited.
-    """
-    deadline = time.time() + ctx.bound(timeout)
-    last = None
-    while True:
-        if proc and not proc.running():
-            raise h.Fail(f"{proc.name} exited (status {proc.p.returncode}): "
-                         f"{' '.join(proc.stderr_lines()[-3:] + proc.stdout_lines()[-3:])}")
-        try:
-            v = fn()
-            if v:
-                return v
-        except (OSError, ValueError) as e:
-            last = e
-        if time.time() > deadline:
-            raise h.Fail(f"{what} within {timeout:g}s" + (f" ({last})" if last else ""))
-        time.sleep(interval)
-
 
 def json_lines(proc, start=0):
     out = []
@@ -158,7 +98,7 @@ def stop(ft):
 
 def clean_server_report(ctx, evs, pid):
     """A server under load: no finding of any kind, nothing lost; its summary."""
-    findings = [e for e in evs if e["event"] in FINDINGS]
+    findings = [e for e in evs if e["event"] in h.FINDINGS]
     h.check(not findings, f"{len(findings)} findings for a well-behaved server: {findings[:5]}")
     totals = evs[-1]
     h.check(totals["lost_events"] == 0, f"fdtrace lost {totals['lost_events']} events")

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Unit tests of the matching engine, fed from records built in memory:
  * no root, no BPF.  Every test is a named function in tests[] that feeds
@@ -12,7 +12,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include <time.h>
 
 #include "matcher.h"
+#include "unit.h"
 
 #define MS		1000000ULL
 #define SEC		(1000 * MS)
@@ -27,39 +27,6 @@
 #define DEV		0x8
 #define EBADF_RET	(-9)
 #define ENOENT_RET	(-2)
-
-/* ---- failure reporting ---- */
-
-static char fail_msg[512];
-
-static bool fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	/* the first failure is the interesting one */
-	if (fail_msg[0])
-		return false;
-	va_start(ap, fmt);
-	vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
-	va_end(ap);
-	return false;
-}
-
-#define ASSERT_EQ(got, want, what) ({					\
-	long long __g = (long long)(got), __w = (long long)(want);	\
-	__g == __w ? true : fail("%s:%d: %s: got %lld, want %lld",	\
-				 __FILE__, __LINE__, (what), __g, __w);	\
-})
-
-#define ASSERT_TRUE(cond, what) ({					\
-	(cond) ? true : fail("%s:%d: %s: false", __FILE__, __LINE__, (what)); \
-})
-
-#define ASSERT_STREQ(got, want, what) ({				\
-	const char *__g = (got), *__w = (want);				\
-	!strcmp(__g, __w) ? true : fail("%s:%d: %s: got \"%s\", want \"%s\"", \
-					__FILE__, __LINE__, (what), __g, __w); \
-})
 
 /* ---- record builders ---- */
 
@@ -211,6 +178,9 @@ static struct {
 	size_t n, cap;
 	bool count_only;	/* stress: keep counts, not reports */
 	struct { __u32 pid; __s32 fd; } gone[8];	/* for verify_gone() */
+	__u64 lost;		/* verify_gone() says the process lost this many */
+	bool unknown;		/* verify_gone() cannot tell about the others */
+	size_t verify_calls;
 	size_t nr_gone;
 	__u64 verified;
 	__u64 kinds[REPORT_TOTALS + 1];
@@ -254,14 +224,31 @@ static void collect(void *ctx, const struct report *r)
 }
 
 /* verify_fn for the tests: fds listed in T.gone no longer name their file */
-static int verify_gone(void *ctx, __u32 pid, __s32 fd, const struct fdt_file *file)
+static int verify_gone(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
+		       __u64 *lost)
 {
 	(void)ctx;
-	(void)file;
-	T.verified++;
-	for (size_t i = 0; i < T.nr_gone; i++)
-		if (T.gone[i].pid == pid && T.gone[i].fd == fd)
-			return 1;
+	*lost = T.lost;
+	T.verify_calls++;
+	for (size_t j = 0; j < n; j++) {
+		T.verified++;
+		reqs[j].verdict = T.unknown ? VERDICT_UNKNOWN : VERDICT_SAME;
+		for (size_t i = 0; i < T.nr_gone; i++)
+			if (T.gone[i].pid == pid && T.gone[i].fd == reqs[j].fd)
+				reqs[j].verdict = VERDICT_GONE;
+	}
+	return 0;
+}
+
+/* verify_fn: every fd was watched again by a call no record showed */
+static int verify_watched(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
+			  __u64 *lost)
+{
+	(void)ctx;
+	(void)pid;
+	*lost = 0;
+	for (size_t j = 0; j < n; j++)
+		reqs[j].verdict = VERDICT_WATCHED;
 	return 0;
 }
 
@@ -489,9 +476,10 @@ static bool test_rewatch_after_grace(void)
 	if (!EXPECT_REPORTS(W_LEAK(100, 7)))
 		return false;
 	g = &T.v[0];
-	if (!ASSERT_EQ(g->r.ts_ns, 1200 * MS, "leak ts") ||
+	/* reported at the tick after, dated when the grace ran out */
+	if (!ASSERT_EQ(g->r.ts_ns, 1100 * MS, "leak ts") ||
 	    !ASSERT_EQ(g->r.del_ts_ns, 100 * MS, "leak del_ts") ||
-	    !ASSERT_EQ(g->r.unwatched_ns, 1100 * MS, "leak unwatched") ||
+	    !ASSERT_EQ(g->r.unwatched_ns, 1000 * MS, "leak unwatched") ||
 	    !ASSERT_EQ(g->r.epfd, 3, "leak epfd") ||
 	    !ASSERT_EQ(g->r.file.ino, 11, "leak ino") ||
 	    !ASSERT_EQ(g->r.file.ftype, FDT_FT_SOCKET, "leak ftype") ||
@@ -960,6 +948,117 @@ static bool test_verify_before_flag(void)
 	       EXPECT_TOTALS(.processes = 1, .watches_ended = 2, .leaks = 1, .open_leaks = 1);
 }
 
+/*
+ * The check runs once per process per tick for all its due fds, at most
+ * max_checks of them; the rest wait for the next tick, still dated when
+ * their grace ran out.
+ */
+static bool test_verify_batched(void)
+{
+	struct matcher_opts opts = { .grace_ns = SEC, .report = collect,
+				     .verify = verify_gone, .max_checks = 3 };
+	int fd;
+
+	teardown();
+	memset(&T, 0, sizeof(T));
+	T.m = matcher__new(&opts);
+	if (!ASSERT_TRUE(T.m != NULL, "matcher__new"))
+		return false;
+	for (fd = 10; fd < 14; fd++)
+		if (!FEED(rec_add(100, fd, 3, 0, fd), rec_del(100, fd, 3, 100 * MS, fd),
+			  rec_add(200, fd, 3, 0, 100 + fd), rec_del(200, fd, 3, 100 * MS, 100 + fd)))
+			return false;
+	tick(2 * SEC);
+	/* 3 due fds at most: pid 100's four come first (ties in pid order) */
+	if (!ASSERT_EQ(T.n, 3, "three checked and reported") ||
+	    !ASSERT_EQ(T.verify_calls, 1, "one walk for the one process"))
+		return false;
+	tick(2 * SEC);
+	tick(2 * SEC);
+	if (!ASSERT_EQ(T.n, 8, "all eight reported") ||
+	    !ASSERT_EQ(T.verify_calls, 4, "pid 100, then 100 and 200, then 200"))
+		return false;
+	for (size_t i = 0; i < T.n; i++)
+		if (!ASSERT_EQ(T.v[i].r.ts_ns, 1100 * MS, "dated at del + grace"))
+			return false;
+	return true;
+}
+
+/* A process that lost records: only a confirmed leak is reported. */
+static bool test_lost_needs_proof(void)
+{
+	teardown();
+	if (!setup_opts(SEC, verify_gone))
+		return false;
+	T.lost = 5;
+	T.unknown = true;
+	if (!FEED(rec_add(100, 7, 3, 0, 11), rec_del(100, 7, 3, 100 * MS, 11)))
+		return false;
+	tick(2 * SEC);
+	if (!EXPECT_NO_REPORTS())
+		return false;
+	T.unknown = false;
+	if (!FEED(rec_add(100, 8, 3, 0, 12), rec_del(100, 8, 3, 3 * SEC, 12)))
+		return false;
+	tick(5 * SEC);
+	finish(6 * SEC);
+	return EXPECT_REPORTS(W_LEAK(100, 8), W_SUM(100), W_TOT) &&
+	       EXPECT_STATS(100, .watches_ended = 2, .leaks = 1, .open_leaks = 1,
+			    .lost = 5, .unconfirmed = 1);
+}
+
+static struct rec rec_untracked(__u32 pid, __u32 op, int fd, __u64 ts, __u64 ino)
+{
+	struct rec r = rec_ctl(pid, op, fd, 3, 0, ts, ino);
+
+	r.ctl.flags = FDT_CTLF_UNTRACKED;
+	return r;
+}
+
+/*
+ * The kernel could not track an fd (map full): no finding about it, its
+ * later history not guessed, counted once per fd; tracked again later, it
+ * starts afresh.
+ */
+static bool test_untracked(void)
+{
+	if (!FEED(rec_untracked(100, 7, FDT_EPOLL_CTL_ADD, 0, 11),
+		  rec_untracked(100, 7, FDT_EPOLL_CTL_DEL, 100 * MS, 11),
+		  rec_untracked(100, 8, FDT_EPOLL_CTL_ADD, 0, 12)))
+		return false;
+	tick(5 * SEC);
+	if (!EXPECT_NO_REPORTS())
+		return false;
+	/* fd 7 reused, tracked this time */
+	if (!FEED(rec_add(100, 7, 3, 6 * SEC, 21), rec_del(100, 7, 3, 6 * SEC, 21)))
+		return false;
+	tick(8 * SEC);
+	finish(9 * SEC);
+	return EXPECT_REPORTS(W_LEAK(100, 7), W_SUM(100), W_TOT) &&
+	       EXPECT_STATS(100, .watches_ended = 1, .leaks = 1, .open_leaks = 1,
+			    .untracked = 2) &&
+	       EXPECT_TOTALS(.processes = 1, .watches_ended = 1, .leaks = 1,
+			     .open_leaks = 1, .untracked = 2);
+}
+
+static bool test_verify_watched(void)
+{
+	teardown();
+	if (!setup_opts(SEC, verify_watched))
+		return false;
+	if (!FEED(rec_add(100, 7, 3, 0, 11), rec_del(100, 7, 3, 100 * MS, 11)))
+		return false;
+	tick(2 * SEC);
+	if (!EXPECT_NO_REPORTS())
+		return false;
+	/* watched as far as the engine knows now: a DEL ends it again */
+	if (!FEED(rec_del(100, 7, 3, 3 * SEC, 11)))
+		return false;
+	finish(3500 * MS);
+	return EXPECT_REPORTS(W_SUM(100), W_TOT) &&
+	       EXPECT_STATS(100, .watches_ended = 2, .corrected = 1);
+}
+
 /* leaks resolved by exit come out in fd order, whatever the hash order */
 static bool test_exit_resolves_in_fd_order(void)
 {
@@ -1046,7 +1145,7 @@ static bool test_grace_boundary(void)
 		return false;
 	tick(SEC + GRACE + 1);
 	return EXPECT_REPORTS(W_LEAK(100, 7)) &&
-	       ASSERT_EQ(T.v[0].r.unwatched_ns, GRACE + 1, "unwatched");
+	       ASSERT_EQ(T.v[0].r.unwatched_ns, GRACE, "unwatched: dated when the grace ran out");
 }
 
 static bool test_leak_reported_once(void)
@@ -1062,7 +1161,7 @@ static bool test_leak_reported_once(void)
 	/* time going back must not report it again either */
 	tick(50 * SEC);
 	return EXPECT_REPORTS(W_LEAK(100, 7)) &&
-	       ASSERT_EQ(T.v[0].r.ts_ns, 1110 * MS, "first tick past grace");
+	       ASSERT_EQ(T.v[0].r.ts_ns, 1100 * MS, "dated when the grace ran out");
 }
 
 /* records from different CPUs may arrive slightly out of time order */
@@ -1650,7 +1749,8 @@ static void m_tick(__u64 now)
 			M.st[pid].open_leaks++;
 			M.leaks++;
 			M.open++;
-			m_emit(REPORT_LEAK, pid, fd, e, now, 0);
+			/* a leak's time is when it became one */
+			m_emit(REPORT_LEAK, pid, fd, e, e->del_ts + GRACE, 0);
 		}
 	}
 }
@@ -1813,61 +1913,60 @@ static bool test_model(void)
 	       ASSERT_TRUE(M.leaks > 100, "the stream leaked often enough to matter");
 }
 
-#define TEST(name) { #name, test_##name }
-
-static const struct test {
-	const char *name;
-	bool (*fn)(void);
-} tests[] = {
-	TEST(pause_resume_within_grace),
-	TEST(rewatch_after_grace),
-	TEST(close_within_grace_close),
-	TEST(close_within_grace_range),
-	TEST(close_within_grace_dup2),
-	TEST(close_within_grace_exec),
-	TEST(close_within_grace_exit),
-	TEST(close_after_grace_close),
-	TEST(close_after_grace_range),
-	TEST(close_after_grace_dup2),
-	TEST(close_after_grace_exec),
-	TEST(close_after_grace_exit),
-	TEST(exit_within_grace),
-	TEST(exit_with_open_leaks),
-	TEST(fd_reuse_after_leak),
-	TEST(fd_reuse_within_grace),
-	TEST(fd_reuse_unknown_file),
-	TEST(close_file_mismatch),
-	TEST(threads_share_fds),
-	TEST(exec),
-	TEST(fork_child_separate),
-	TEST(fork_child_comm),
-	TEST(pid_reuse_after_exit),
-	TEST(pid_reuse_missed_exit),
-	TEST(two_epfds),
-	TEST(many_epfds),
-	TEST(del_ebadf),
-	TEST(del_enoent),
-	TEST(other_failures_ignored),
-	TEST(bad_records),
-	TEST(verify_before_flag),
-	TEST(exit_resolves_in_fd_order),
-	TEST(grace_boundary),
-	TEST(leak_reported_once),
-	TEST(out_of_order),
-	TEST(same_del_ts_order),
-	TEST(mid_flight),
-	TEST(watch_seed),
-	TEST(closed_while_watched),
-	TEST(drop_pid),
-	TEST(finish_order_and_totals),
-	TEST(close_after_exit),
-	TEST(many_processes),
-	TEST(comm_unterminated),
-	TEST(new_bad_opts),
-	TEST(no_callback),
-	TEST(stats_balance),
-	TEST(stress),
-	TEST(model),
+static const struct unit_test tests[] = {
+	UNIT_TEST(pause_resume_within_grace),
+	UNIT_TEST(rewatch_after_grace),
+	UNIT_TEST(close_within_grace_close),
+	UNIT_TEST(close_within_grace_range),
+	UNIT_TEST(close_within_grace_dup2),
+	UNIT_TEST(close_within_grace_exec),
+	UNIT_TEST(close_within_grace_exit),
+	UNIT_TEST(close_after_grace_close),
+	UNIT_TEST(close_after_grace_range),
+	UNIT_TEST(close_after_grace_dup2),
+	UNIT_TEST(close_after_grace_exec),
+	UNIT_TEST(close_after_grace_exit),
+	UNIT_TEST(exit_within_grace),
+	UNIT_TEST(exit_with_open_leaks),
+	UNIT_TEST(fd_reuse_after_leak),
+	UNIT_TEST(fd_reuse_within_grace),
+	UNIT_TEST(fd_reuse_unknown_file),
+	UNIT_TEST(close_file_mismatch),
+	UNIT_TEST(threads_share_fds),
+	UNIT_TEST(exec),
+	UNIT_TEST(fork_child_separate),
+	UNIT_TEST(fork_child_comm),
+	UNIT_TEST(pid_reuse_after_exit),
+	UNIT_TEST(pid_reuse_missed_exit),
+	UNIT_TEST(two_epfds),
+	UNIT_TEST(many_epfds),
+	UNIT_TEST(del_ebadf),
+	UNIT_TEST(del_enoent),
+	UNIT_TEST(other_failures_ignored),
+	UNIT_TEST(bad_records),
+	UNIT_TEST(verify_before_flag),
+	UNIT_TEST(verify_batched),
+	UNIT_TEST(lost_needs_proof),
+	UNIT_TEST(untracked),
+	UNIT_TEST(verify_watched),
+	UNIT_TEST(exit_resolves_in_fd_order),
+	UNIT_TEST(grace_boundary),
+	UNIT_TEST(leak_reported_once),
+	UNIT_TEST(out_of_order),
+	UNIT_TEST(same_del_ts_order),
+	UNIT_TEST(mid_flight),
+	UNIT_TEST(watch_seed),
+	UNIT_TEST(closed_while_watched),
+	UNIT_TEST(drop_pid),
+	UNIT_TEST(finish_order_and_totals),
+	UNIT_TEST(close_after_exit),
+	UNIT_TEST(many_processes),
+	UNIT_TEST(comm_unterminated),
+	UNIT_TEST(new_bad_opts),
+	UNIT_TEST(no_callback),
+	UNIT_TEST(stats_balance),
+	UNIT_TEST(stress),
+	UNIT_TEST(model),
 };
 
 /* ---- benchmark ---- */
@@ -1958,40 +2057,24 @@ static int bench(void)
 	return 0;
 }
 
+static bool setup_default(void)
+{
+	return setup(GRACE);
+}
+
 int main(int argc, char **argv)
 {
-	const size_t nr_tests = sizeof(tests) / sizeof(tests[0]);
-	int passed = 0, failed = 0, i;
-	bool selected = false;
-	size_t t;
+	int i, nr_names = 0;
 
+	/* what is not an option names a test to run */
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-b"))
 			return bench();
 		if (!strcmp(argv[i], "-q"))
 			quick = true;
 		else
-			selected = true;
+			argv[1 + nr_names++] = argv[i];
 	}
-	for (t = 0; t < nr_tests; t++) {
-		bool ok, want = !selected;
-
-		for (i = 1; i < argc && !want; i++)
-			want = !strcmp(argv[i], tests[t].name);
-		if (!want)
-			continue;
-		fail_msg[0] = '\0';
-		ok = setup(GRACE) && tests[t].fn();
-		teardown();
-		if (ok) {
-			printf("ok %s\n", tests[t].name);
-			passed++;
-		} else {
-			printf("FAIL %s: %s\n", tests[t].name,
-			       fail_msg[0] ? fail_msg : "(no message)");
-			failed++;
-		}
-	}
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return unit_run(tests, sizeof(tests) / sizeof(tests[0]), argv + 1, nr_names,
+			setup_default, teardown);
 }

@@ -1,7 +1,10 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Unit test of the output module and JSON writer: hand-made reports in,
  * exact lines out.  No root, no BPF.
+ *
+ *   test_output             run every test
+ *   test_output NAME...     run the named tests only
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,14 +16,13 @@
 #include "clock.h"
 #include "json_writer.h"
 #include "output.h"
+#include "unit.h"
 
 /* mono 1000.123456789 s is 2026-11-27T15:04:05.123456789Z */
 #define MONO_BASE	1000000000000ULL
 #define WALL_BASE	1795791845000000000LL
 #define RT_OFF		(WALL_BASE - (__s64)MONO_BASE)
 #define T(ms)		(MONO_BASE + 123456789ULL + (__u64)(ms) * 1000000ULL)
-
-static int passed, failed;
 
 /* An output writing to two memory streams. */
 struct cap {
@@ -212,10 +214,11 @@ static bool test_json_summary_totals(void)
 		"\"watches_ended\":12,\"closed\":8,\"closed_late\":1,\"rewatched\":2,"
 		"\"leaks\":2,\"open_leaks\":2,\"closed_while_watched\":0,"
 		"\"deregister_failed\":1,\"del_enoent\":3,\"corrected\":0,"
+		"\"untracked\":0,\"lost\":0,\"unconfirmed\":0,\"partial\":false,"
 		"\"time\":\"2026-11-27T15:04:14.123456Z\"}\n"
 		"{\"event\":\"totals\",\"processes\":1,\"watches_ended\":12,"
 		"\"leaks\":2,\"open_leaks\":2,\"lost_events\":37,"
-		"\"records\":5000,\"bad_records\":1,"
+		"\"records\":5000,\"bad_records\":1,\"untracked\":0,"
 		"\"time\":\"2026-11-27T15:04:14.123456Z\"}\n");
 	cap_close(&c);
 	return ok;
@@ -289,10 +292,10 @@ static bool test_json_start(void)
 	ok = expect_str("out", c.out_buf,
 		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\","
 		"\"mode\":\"pids\",\"pids\":[4242,17],\"comms\":[\"python3\",\"no\\\"de\"],"
-		"\"grace_s\":5.000,\"abi_version\":1}\n"
+		"\"grace_s\":5.000,\"abi_version\":2}\n"
 		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\","
 		"\"mode\":\"command\",\"pids\":[],\"command\":\"/usr/bin/python3\","
-		"\"command_pid\":99,\"grace_s\":0.250,\"abi_version\":1}\n");
+		"\"command_pid\":99,\"grace_s\":0.250,\"abi_version\":2}\n");
 	ok &= expect_str("err", c.err_buf, "");
 	cap_close(&c);
 	return ok;
@@ -492,39 +495,25 @@ static bool test_misc(void)
 	return ok;
 }
 
-static const struct {
-	const char *name;
-	bool (*fn)(void);
-} tests[] = {
-	{ "json_leak", test_json_leak },
-	{ "json_resolved", test_json_resolved },
-	{ "json_closed_watched_and_dereg", test_json_closed_watched_and_dereg },
-	{ "json_summary_totals", test_json_summary_totals },
-	{ "json_comm_escaping", test_json_comm_escaping },
-	{ "json_start", test_json_start },
-	{ "json_messages_and_lost", test_json_messages_and_lost },
-	{ "json_writer", test_json_writer },
-	{ "text", test_text },
-	{ "text_start_command", test_text_start_command },
-	{ "misc", test_misc },
+static const struct unit_test tests[] = {
+	UNIT_TEST(json_leak),
+	UNIT_TEST(json_resolved),
+	UNIT_TEST(json_closed_watched_and_dereg),
+	UNIT_TEST(json_summary_totals),
+	UNIT_TEST(json_comm_escaping),
+	UNIT_TEST(json_start),
+	UNIT_TEST(json_messages_and_lost),
+	UNIT_TEST(json_writer),
+	UNIT_TEST(text),
+	UNIT_TEST(text_start_command),
+	UNIT_TEST(misc),
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
-	size_t i;
-
 	/* text times are local: pin the zone */
 	setenv("TZ", "UTC", 1);
 	tzset();
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		bool ok = tests[i].fn();
-
-		printf("%s %s\n", ok ? "ok  " : "FAIL", tests[i].name);
-		if (ok)
-			passed++;
-		else
-			failed++;
-	}
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return unit_run(tests, sizeof(tests) / sizeof(tests[0]), argv + 1, argc - 1,
+			NULL, NULL);
 }

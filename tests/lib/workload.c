@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * The helpers the epoll workloads share (see workload.h).  Nothing here
  * uses stdio on the epoll fds; the account is written with one write(2)

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * What the epoll workloads (tests/workloads/scenarios.c, rt_scenarios.c)
  * share: the options they take, the table of scenarios they run, and the

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """A well-behaved asyncio server under back-pressure: nothing to flag.
 
 asyncio.start_server() with a small StreamReader limit; clients (threads

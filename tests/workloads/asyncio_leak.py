@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """The article's leak, for real.
 
 A TCP server on 127.0.0.1 watches every accepted socket with

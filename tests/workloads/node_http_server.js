@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * A plain Node.js http server for fdtrace's runtime tests: libuv's epoll
  * loop under many short connections.  Listens on 127.0.0.1, an ephemeral

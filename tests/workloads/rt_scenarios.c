@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Epoll workloads for tests/runtime_tests.py: the cases around processes
  * (fork under -f, another process sharing the fd table, attach mid-flight)

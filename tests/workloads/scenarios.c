@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
  * Deterministic epoll workloads for fdtrace's integration tests.
  *
@@ -6,8 +6,8 @@
  * chosen by argv.  Each scenario makes its epoll_ctl() and close-like
  * calls itself, on fds whose numbers it knows, and writes its own account
  * of what became of every watch it ended, one JSON object per line, to the
- * report file (-o).  tests/run_tests.py compares fdtrace's findings with
- * that account exactly.
+ * report file (-o).  tests/harness.py (check_report) compares fdtrace's
+ * findings with that account exactly.
  *
  * Account lines ("ev" field):
  *   begin        pid, comm, scenario, stage (2 after a re-exec)

@@ -1,9 +1,9 @@
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """The account a Python workload keeps of its own epoll watches.
 
 Same line format as scenarios.c (see the comment at its top): one JSON
 object per line, one write(2) per line, appended to the report file, so
-that tests/run_tests.py reads every workload the same way.
+that tests/harness.py reads every workload the same way.
 """
 import json
 import os
