@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "command.h"
@@ -19,6 +20,8 @@ struct command {
 	int err_fd;	/* read end: errno if exec failed, EOF if it worked */
 	int released;
 	int reaped;
+	int status;	/* wait status, once reaped */
+	int signals;	/* stop signals received while it ran */
 };
 
 static int executable(const char *path)
@@ -59,7 +62,8 @@ static int resolve(const char *file)
 	}
 }
 
-struct command *command__new(char **argv, const sigset_t *sigmask)
+struct command *command__new(char **argv, const sigset_t *sigmask,
+			     const struct rlimit *nofile)
 {
 	struct command *c;
 	int go[2], ep[2], err;
@@ -91,6 +95,9 @@ struct command *command__new(char **argv, const sigset_t *sigmask)
 			_exit(127);
 		prctl(PR_SET_PDEATHSIG, 0);
 		sigprocmask(SIG_SETMASK, sigmask, NULL);
+		/* fdtrace raised its own limit: COMMAND sees the one it was given */
+		if (nofile)
+			setrlimit(RLIMIT_NOFILE, nofile);
 		execvp(argv[0], argv);
 		err = errno;
 		if (write(ep[1], &err, sizeof(err)) < 0)
@@ -137,7 +144,12 @@ int command__release(struct command *c)
 	} while (n < 0 && errno == EINTR);
 	close(c->err_fd);
 	c->err_fd = -1;
-	return n == sizeof(err) ? -err : 0;
+	if (n != sizeof(err))
+		return 0;
+	/* It wrote the errno and _exit()s: no zombie for the rest of the run */
+	if (waitpid(c->pid, &c->status, 0) == c->pid)
+		c->reaped = 1;
+	return -err;
 }
 
 int command__reap(struct command *c, int *status)
@@ -146,11 +158,54 @@ int command__reap(struct command *c, int *status)
 
 	if (c->reaped)
 		return 0;
-	r = waitpid(c->pid, status, WNOHANG);
+	r = waitpid(c->pid, &c->status, WNOHANG);
 	if (r == c->pid) {
 		c->reaped = 1;
+		*status = c->status;
 		return 1;
 	}
+	return 0;
+}
+
+int command__signal(struct command *c, int signo, int code)
+{
+	if (!c->released || c->reaped)
+		return 0;
+	if (++c->signals > 1) {
+		kill(c->pid, SIGKILL);
+		return 1;
+	}
+	/*
+	 * The terminal sends SIGINT and SIGQUIT (Ctrl-C, Ctrl-\) to the
+	 * whole foreground process group, as the kernel (SI_KERNEL): if
+	 * COMMAND is still in ours it has its own copy, and a second one
+	 * could interrupt its handler of the first.
+	 */
+	if (code == SI_KERNEL && getpgid(c->pid) == getpgrp())
+		return 0;
+	kill(c->pid, signo);
+	return 0;
+}
+
+int command__wait(struct command *c, const sigset_t *sigs, int *status)
+{
+	siginfo_t si;
+
+	/* SIGCHLD is blocked and in sigs: an exit after the check still wakes us */
+	while (!c->reaped) {
+		if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+			c->reaped = 1;
+			break;
+		}
+		if (sigwaitinfo(sigs, &si) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (si.si_signo != SIGCHLD)
+			command__signal(c, si.si_signo, si.si_code);
+	}
+	*status = c->status;
 	return 0;
 }
 

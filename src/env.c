@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+#define _GNU_SOURCE
 #include <argp.h>
 #include <errno.h>
-#include <limits.h>
-#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,32 +28,58 @@ static const char doc[] =
 "  fdtrace -p 4242,4243 -g 30    # two processes, leak after 30 s unwatched\n"
 "  fdtrace -j -d 60 -p 4242      # JSON Lines for one minute\n"
 "  fdtrace -f -- python3 app.py  # run a command (and its children) traced;\n"
-"                                # exit with its exit status\n";
+"                                # exit with its exit status\n"
+"\v"
+"SECONDS are plain decimal numbers with an optional fraction: 5, 0.25.\n"
+"\n"
+"With -p, SIGINT, SIGTERM, SIGHUP or SIGQUIT stops tracing: fdtrace prints\n"
+"the summaries, detaches and exits 0.\n"
+"\n"
+"With -- COMMAND, COMMAND starts only once tracing is attached, and the\n"
+"start line is printed only once it has been executed.  SIGINT, SIGTERM,\n"
+"SIGHUP and SIGQUIT are passed on to COMMAND (not again when the terminal\n"
+"already sent them to it) and fdtrace goes on tracing until it exits; a\n"
+"second such signal kills COMMAND with SIGKILL.  One that arrives before\n"
+"COMMAND started means it never starts: fdtrace exits 128+signal and\n"
+"prints nothing on stdout.\n"
+"\n"
+"EXIT STATUS: with -p, 0; with -- COMMAND, COMMAND's exit status, or\n"
+"128+signal if a signal killed it.  2 for every error: a bad option, a\n"
+"target that cannot be traced, a COMMAND that cannot be executed, output\n"
+"that cannot be written (fdtrace then detaches; a COMMAND already running\n"
+"is left to finish, untraced, and waited for).\n";
 
 enum {
 	OPT_RINGBUF = 0x100,
 	OPT_MAX_FDS,
+	OPT_MAX_PROCS,
 	OPT_USAGE,
 	OPT_PAUSE_GRACE,
 };
 
 static const struct argp_option options[] = {
 	{ NULL, 0, NULL, 0, "What to trace:", 1 },
-	{ "pid", 'p', "PID[,PID...]", 0, "Trace these running processes (repeatable)", 1 },
-	{ "follow", 'f', NULL, 0, "Also trace children the traced processes fork", 1 },
-	{ "duration", 'd', "SECONDS", 0, "Stop after this long (default: until Ctrl-C or the targets exit)", 1 },
+	{ "pid", 'p', "PID[,PID...]", 0, "Trace these running processes (repeatable; at most "
+	  STR(ENV_MAX_PIDS) ")", 1 },
+	{ "follow", 'f', NULL, 0, "Also trace children the traced processes fork (see --max-procs)", 1 },
+	{ "duration", 'd', "SECONDS", 0, "Stop after this long, up to " STR(MAX_SECONDS)
+	  " (default: until Ctrl-C or the targets exit)", 1 },
 
 	{ NULL, 0, NULL, 0, "What to report:", 2 },
-	{ "grace", 'g', "SECONDS", 0, "Report an fd unwatched and open for longer than this (default "
-	  STR(DEFAULT_GRACE_S) "; fractions allowed)", 2 },
+	{ "grace", 'g', "SECONDS", 0, "Report an fd unwatched and open for longer than this, 0 to "
+	  STR(MAX_SECONDS) " (default " STR(DEFAULT_GRACE_S) ")", 2 },
 	{ "pause-grace", OPT_PAUSE_GRACE, "SECONDS", 0, "A socket with data waiting unread is paused, not leaked, for this long (default "
 	  STR(DEFAULT_PAUSE_GRACE_S) ")", 2 },
 	{ "json", 'j', NULL, 0, "JSON Lines on stdout", 2 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's debug output", 2 },
 
-	{ NULL, 0, NULL, 0, "Tuning:", 3 },
-	{ "ringbuf-size", OPT_RINGBUF, "KIB", 0, "Ring buffer size in KiB, a power of two (default " STR(DEFAULT_RINGBUF_KIB) ")", 3 },
-	{ "max-fds", OPT_MAX_FDS, "N", 0, "Most fds tracked at once in the kernel (default: the targets' fd limits, at least " STR(DEFAULT_MAX_FDS) ")", 3 },
+	{ NULL, 0, NULL, 0, "Limits:", 3 },
+	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Most processes traced at once; -f follows no more children "
+	  "beyond it (default " STR(DEFAULT_MAX_PIDS) ", at most " STR(MAX_MAX_PIDS) ")", 3 },
+	{ "max-fds", OPT_MAX_FDS, "N", 0, "Most fds tracked at once in the kernel (default: the targets' "
+	  "fd limits, at least " STR(DEFAULT_MAX_FDS) "; at most " STR(MAX_TRACKED_FDS) ")", 3 },
+	{ "ringbuf-size", OPT_RINGBUF, "KIB", 0, "Ring buffer size in KiB, a power of two from 4 to "
+	  STR(MAX_RINGBUF_KIB) " (default " STR(DEFAULT_RINGBUF_KIB) ")", 3 },
 
 	{ NULL, 0, NULL, 0, "Help:", -1 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
@@ -72,57 +98,120 @@ static void fail(struct argp_state *state, const char *fmt, const char *arg)
 	argp_failure(state, 2, 0, fmt, arg);
 }
 
-static int parse_seconds(const char *s, __u64 *ns)
-{
-	char *end;
-	double v;
+#define NSEC_PER_SEC	1000000000ULL
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 1e9)
-		return -EINVAL;
-	*ns = (__u64)(v * 1e9 + 0.5);
-	return 0;
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
 }
 
+/*
+ * Seconds as plain decimal digits with an optional fraction: "5", "0.25".
+ * strtod() also takes " 5", "0x10", "1e3" and "inf", none of which a
+ * user means as a number of seconds.  Digits finer than a nanosecond
+ * round up, so a non-zero value never becomes 0.  -EINVAL: not that
+ * syntax; -ERANGE: above max_s.
+ */
+static int parse_seconds(const char *s, __u64 max_s, __u64 *ns)
+{
+	__u64 sec = 0, frac = 0, scale = NSEC_PER_SEC;
+	bool finer = false;
+	const char *p = s;
+
+	if (!is_digit(*p))
+		return -EINVAL;
+	for (; is_digit(*p); p++) {
+		sec = sec * 10 + (*p - '0');
+		if (sec > max_s)
+			return -ERANGE;
+	}
+	if (*p == '.') {
+		if (!is_digit(*++p))
+			return -EINVAL;
+		for (; is_digit(*p); p++) {
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*p - '0') * scale;
+			} else if (*p != '0') {
+				finer = true;
+			}
+		}
+	}
+	if (*p)
+		return -EINVAL;
+	*ns = sec * NSEC_PER_SEC + frac + finer;
+	return *ns > max_s * NSEC_PER_SEC ? -ERANGE : 0;
+}
+
+/* Plain decimal digits only (strtoul() takes " 5", "+5" and "-5"), 1 to max. */
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
-	char *end;
-	unsigned long v;
+	unsigned long v = 0;
+	const char *p = s;
 
-	if (*s == '-' || *s == '+')
+	if (!is_digit(*p))
 		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v == 0 || v > max)
+	for (; is_digit(*p); p++) {
+		v = v * 10 + (*p - '0');
+		if (v > max)
+			return -ERANGE;
+	}
+	if (*p || !v)
 		return -EINVAL;
 	*out = v;
 	return 0;
 }
 
+/* A size option: a count from 1 to max. */
+static void parse_count(struct argp_state *state, const char *opt, const char *arg,
+			unsigned long max, __u32 *out)
+{
+	unsigned long v;
+
+	if (parse_uint(arg, max, &v))
+		argp_failure(state, 2, 0, "invalid %s '%s': give a number from 1 to %lu",
+			     opt, arg, max);
+	else
+		*out = v;
+}
+
+static bool have_pid(const struct env *env, __u32 pid)
+{
+	for (size_t i = 0; i < env->nr_pids; i++)
+		if (env->pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* "4242,4243": every item a pid; a pid given twice is traced once. */
 static void parse_pids(struct argp_state *state, struct env *env, const char *arg)
 {
-	char *copy = strdup(arg), *save = NULL, *tok;
+	const char *p = arg, *end;
+	char item[32];
 	unsigned long pid;
 
-	if (!copy) {
-		fail(state, "%s", strerror(ENOMEM));
-		return;
-	}
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (parse_uint(tok, INT_MAX, &pid)) {
-			fail(state, "invalid pid '%s'", tok);
-			break;
+	do {
+		end = strchrnul(p, ',');
+		if (end == p) {
+			fail(state, "invalid pid list '%s': give process ids separated by commas, e.g. 4242,4243",
+			     arg);
+			return;
 		}
-		if (env->nr_pids == ENV_MAX_PIDS) {
-			fail(state, "too many pids (at most %s)", STR(ENV_MAX_PIDS));
-			break;
+		snprintf(item, sizeof(item), "%.*s", (int)(end - p), p);
+		if ((size_t)(end - p) >= sizeof(item) || parse_uint(item, MAX_PID_VALUE, &pid)) {
+			fail(state, "invalid pid '%s': give process ids from 1 to " STR(MAX_PID_VALUE)
+			     ", e.g. 4242 or 4242,4243", item);
+			return;
 		}
-		env->pids[env->nr_pids++] = pid;
-	}
-	if (!tok && !env->nr_pids)
-		fail(state, "invalid pid list '%s'", arg);
-	free(copy);
+		if (!have_pid(env, pid)) {
+			if (env->nr_pids == ENV_MAX_PIDS) {
+				fail(state, "too many pids (at most %s)", STR(ENV_MAX_PIDS));
+				return;
+			}
+			env->pids[env->nr_pids++] = pid;
+		}
+		p = end + 1;
+	} while (*end);
 }
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
@@ -143,16 +232,19 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		env->follow = true;
 		break;
 	case 'd':
-		if (parse_seconds(arg, &env->duration_ns) || !env->duration_ns)
-			fail(state, "invalid duration '%s': give seconds > 0", arg);
+		if (parse_seconds(arg, MAX_SECONDS, &env->duration_ns) || !env->duration_ns)
+			fail(state, "invalid duration '%s': give seconds above 0, up to "
+			     STR(MAX_SECONDS) ", e.g. 60 or 0.5", arg);
 		break;
 	case 'g':
-		if (parse_seconds(arg, &env->grace_ns))
-			fail(state, "invalid grace '%s': give seconds >= 0", arg);
+		if (parse_seconds(arg, MAX_SECONDS, &env->grace_ns))
+			fail(state, "invalid grace '%s': give seconds from 0 to "
+			     STR(MAX_SECONDS) ", e.g. 5 or 0.25", arg);
 		break;
 	case OPT_PAUSE_GRACE:
-		if (parse_seconds(arg, &env->pause_grace_ns))
-			fail(state, "invalid pause grace '%s': give seconds >= 0", arg);
+		if (parse_seconds(arg, MAX_SECONDS, &env->pause_grace_ns))
+			fail(state, "invalid pause grace '%s': give seconds from 0 to "
+			     STR(MAX_SECONDS) ", e.g. 60", arg);
 		break;
 	case 'j':
 		env->json = true;
@@ -161,16 +253,17 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		env->verbose = true;
 		break;
 	case OPT_RINGBUF:
-		if (parse_uint(arg, 1UL << 20, &v) || (v & (v - 1)) || v < 4)
-			fail(state, "invalid ring buffer size '%s': a power of two KiB, 4 to 1048576", arg);
+		if (parse_uint(arg, MAX_RINGBUF_KIB, &v) || (v & (v - 1)) || v < 4)
+			fail(state, "invalid --ringbuf-size '%s': give KiB, a power of two from 4 to "
+			     STR(MAX_RINGBUF_KIB), arg);
 		else
 			env->ringbuf_bytes = v * 1024;
 		break;
 	case OPT_MAX_FDS:
-		if (parse_uint(arg, 1UL << 24, &v))
-			fail(state, "invalid --max-fds '%s'", arg);
-		else
-			env->max_tracked_fds = v;
+		parse_count(state, "--max-fds", arg, MAX_TRACKED_FDS, &env->max_tracked_fds);
+		break;
+	case OPT_MAX_PROCS:
+		parse_count(state, "--max-procs", arg, MAX_MAX_PIDS, &env->max_pids);
 		break;
 	case 'h':
 		argp_state_help(state, stdout, ARGP_HELP_STD_HELP);
@@ -183,6 +276,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		exit(0);
 	case ARGP_KEY_ARGS:
 		env->command = state->argv + state->next;
+		/* execvp("") fails with ENOENT or EACCES: say what is wrong */
+		if (!env->command[0][0])
+			argp_failure(state, 2, 0, "empty command");
 		break;
 	case ARGP_KEY_ARG:
 		/* Only reached for the first non-option when ARGS is not taken */

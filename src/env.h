@@ -19,6 +19,13 @@
 #define DEFAULT_MAX_FDS		65536
 #define DEFAULT_MAX_PIDS	4096	/* processes traced at once (-f children) */
 
+/* The ranges the options accept, said in their error messages and --help. */
+#define MAX_SECONDS		31536000	/* -g, -d: 365 days */
+#define MAX_PID_VALUE		4194304		/* the kernel's PID_MAX_LIMIT */
+#define MAX_RINGBUF_KIB		1048576
+#define MAX_TRACKED_FDS		16777216
+#define MAX_MAX_PIDS		MAX_PID_VALUE
+
 enum env_mode {
 	MODE_LIVE,		/* trace on this kernel: -p or -- COMMAND */
 };
@@ -36,7 +43,7 @@ struct env {
 	bool follow;
 	__u32 ringbuf_bytes;
 	__u32 max_tracked_fds;
-	__u32 max_pids;
+	__u32 max_pids;			/* --max-procs */
 };
 
 /*

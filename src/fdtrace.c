@@ -28,8 +28,13 @@ int main(int argc, char **argv)
 	static struct env env;
 	struct output_opts oopts = {};
 	struct output *out;
-	int status = 2;
+	int status = 2, err;
 
+	err = output__reserve_std_fds();
+	if (err) {
+		output__error(NULL, "cannot open /dev/null: %s", strerror(-err));
+		return 2;
+	}
 	env__parse(&env, argc, argv);
 
 	oopts.format = env.json ? OUTPUT_JSON : OUTPUT_TEXT;

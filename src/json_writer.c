@@ -12,6 +12,7 @@ struct json_writer {
 	unsigned int depth;
 	bool after_name;	/* a name was written: the value needs no comma */
 	__u64 has_elems;	/* bit d: container at depth d has an element */
+	int err;		/* errno of the first failed flush, or 0 */
 };
 
 struct json_writer *jsonw_new(FILE *f)
@@ -59,7 +60,15 @@ static void value_done(struct json_writer *w)
 	if (w->depth)
 		return;
 	fputc('\n', w->f);
-	fflush(w->f);
+	/* ferror(): a write inside fputc()/fprintf() may have failed first */
+	errno = 0;
+	if ((fflush(w->f) || ferror(w->f)) && !w->err)
+		w->err = errno ? errno : EIO;
+}
+
+int jsonw_error(const struct json_writer *w)
+{
+	return w ? w->err : 0;
 }
 
 /*

@@ -24,6 +24,11 @@ struct json_writer;
 /* NULL and errno set on failure; the FILE stays the caller's */
 struct json_writer *jsonw_new(FILE *f);
 void jsonw_free(struct json_writer *w);
+/*
+ * 0 while every line written reached the FILE's fd; else the errno of the
+ * first flush that failed (ENOSPC, EPIPE, ...).  NULL w: 0.
+ */
+int jsonw_error(const struct json_writer *w);
 
 void jsonw_start_object(struct json_writer *w);
 void jsonw_end_object(struct json_writer *w);

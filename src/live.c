@@ -171,13 +171,25 @@ static void proc_lost(void *ctx, __u32 pid, __u64 lost)
 	matcher__set_proc_lost(s->matcher, pid, lost);
 }
 
+/*
+ * A stop signal ends tracing of -p targets.  A command is given the
+ * signal instead, and traced until it exits (as strace and timeout do).
+ */
 static void handle_signals(struct session *s)
 {
 	struct signalfd_siginfo si;
 
 	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+		if (si.ssi_signo == SIGCHLD)
+			continue;
+		if (!s->cmd || s->cmd_exited) {
 			s->stop = true;
+			continue;
+		}
+		if (command__signal(s->cmd, si.ssi_signo, si.ssi_code) == 1)
+			output__warn(s->out, "second signal (%s): killed %s (pid %d) with SIGKILL",
+				     strsignal(si.ssi_signo), s->env->command[0],
+				     command__pid(s->cmd));
 	}
 }
 
@@ -234,7 +246,7 @@ static int run(struct session *s)
 	__u64 next_tick = start + interval_ns, due;
 	int n, err;
 
-	while (!s->stop) {
+	while (!s->stop && !output__failed(s->out)) {
 		n = epoll_wait(s->epfd, evs, 16, wait_ms(s, clock__mono_ns(), next_tick));
 		if (n < 0 && errno != EINTR)
 			return -errno;
@@ -389,16 +401,24 @@ static int check_targets(struct session *s)
 			output__error(s->out, "refusing to trace fdtrace itself (pid %u)", s->env->pids[i]);
 			return -1;
 		}
-		__u32 tgid = 0;
-		int err = procfs__check_pid(s->env->pids[i], &tgid);
+		__u32 pid = s->env->pids[i], tgid = 0;
 
-		if (err == -EINVAL) {
+		switch (procfs__check_pid(pid, &tgid)) {
+		case PROCFS_PROCESS:
+			continue;
+		case PROCFS_THREAD:
 			output__error(s->out, "%u is a thread of process %u: trace %u",
-				      s->env->pids[i], tgid, tgid);
+				      pid, tgid, tgid);
 			return -1;
-		}
-		if (err) {
-			output__error(s->out, "no such process: %u", s->env->pids[i]);
+		/* Neither ever makes an epoll call or exits: traced forever. */
+		case PROCFS_KTHREAD:
+			output__error(s->out, "pid %u is a kernel thread", pid);
+			return -1;
+		case PROCFS_ZOMBIE:
+			output__error(s->out, "pid %u has exited (zombie)", pid);
+			return -1;
+		default:
+			output__error(s->out, "no such process: %u", pid);
 			return -1;
 		}
 	}
@@ -557,13 +577,18 @@ static int exit_status(struct session *s)
 int live__run(const struct env *env, struct output *out)
 {
 	static struct session s = { .epfd = -1, .sigfd = -1 };
+	static const struct timespec no_wait;
 	struct matcher_opts mopts = {};
-	sigset_t blocked, orig;
-	int err, status = 2;
+	sigset_t blocked, stop_sigs, orig;
+	struct rlimit nofile;
+	bool have_nofile;
+	int err, sig, status = 2;
 
 	s.env = env;
 	s.out = out;
 	memset(s.pidfds, -1, sizeof(s.pidfds));
+
+	have_nofile = !getrlimit(RLIMIT_NOFILE, &nofile);
 	if (check_targets(&s))
 		goto out;
 
@@ -587,15 +612,18 @@ int live__run(const struct env *env, struct output *out)
 	 * Signals are read from a signalfd in the event loop; a command
 	 * started here gets the original mask back before it execs.
 	 */
-	sigemptyset(&blocked);
-	sigaddset(&blocked, SIGINT);
-	sigaddset(&blocked, SIGTERM);
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGHUP);
+	sigaddset(&stop_sigs, SIGQUIT);
+	blocked = stop_sigs;
 	sigaddset(&blocked, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &blocked, &orig);
 
 	if (env->command) {
 		/* Forked before the BPF object exists: it inherits no BPF fds. */
-		s.cmd = command__new(env->command, &orig);
+		s.cmd = command__new(env->command, &orig, have_nofile ? &nofile : NULL);
 		if (!s.cmd) {
 			output__error(out, "cannot execute %s: %s", env->command[0], strerror(errno));
 			goto out;
@@ -603,25 +631,55 @@ int live__run(const struct env *env, struct output *out)
 	}
 	if (pid_namespace(&s))
 		goto out;
-	s.max_fds = size_fd_map(&s);
+	s.max_fds = size_fd_map(&s);	/* from the limit the command gets */
+	/*
+	 * A pidfd per -p target beside the BPF fds: ENV_MAX_PIDS targets do
+	 * not fit the usual soft limit of 1024.  Raise it as far as the hard
+	 * limit allows; a command gets the original back before it execs.
+	 */
+	if (have_nofile && nofile.rlim_cur < nofile.rlim_max) {
+		struct rlimit raised = { nofile.rlim_max, nofile.rlim_max };
+
+		setrlimit(RLIMIT_NOFILE, &raised);	/* best effort */
+	}
 	if (start_tracing(&s, &blocked))
 		goto out;
 
-	start_banner(&s);
 	if (s.cmd) {
+		/* Stopped while starting: the command never runs (freed: killed). */
+		sig = sigtimedwait(&stop_sigs, NULL, &no_wait);
+		if (sig > 0) {
+			status = 128 + sig;
+			goto out;
+		}
+		/* Nothing is printed before COMMAND has been executed. */
 		err = command__release(s.cmd);
 		if (err) {
-			output__error(out, "cannot execute %s: %s", env->command[0], strerror(-err));
+			/* resolve() found the file: ENOENT now is its interpreter */
+			output__error(out, "cannot execute %s: %s%s", env->command[0],
+				      err == -ENOENT ? "bad interpreter: " : "", strerror(-err));
 			goto out;
 		}
 	}
+	start_banner(&s);
 
 	err = run(&s);
 	if (err) {
 		output__error(out, "event loop failed: %s", strerror(-err));
 		goto out;
 	}
-	finish_tracing(&s);
+	if (!output__failed(out))
+		finish_tracing(&s);
+	err = output__failed(out);
+	if (err) {
+		output__error(out, "cannot write output: %s", strerror(err));
+		/* Detach now; a command still running is waited for, untraced. */
+		tracer__free(s.tracer);
+		s.tracer = NULL;
+		if (s.cmd && !s.cmd_exited)
+			command__wait(s.cmd, &blocked, &s.cmd_status);
+		goto out;
+	}
 	status = exit_status(&s);
 out:
 	session_free(&s);

@@ -6,11 +6,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "clock.h"
 #include "json_writer.h"
 #include "output.h"
@@ -40,6 +42,7 @@ struct output {
 	struct json_writer *jerr;	/* JSON only */
 	bool header_done;		/* text: column names printed */
 	__u64 lost_seen;		/* lost events reported so far */
+	int failed;			/* errno of the first failed write */
 };
 
 static const char *const ftype_names[FDT_FT_MAX] = {
@@ -169,6 +172,17 @@ static void sanitize_comm(char *dst, const char *comm)
 static __u64 ts_or_now(__u64 ts_ns)
 {
 	return ts_ns ? ts_ns : clock__mono_ns();
+}
+
+/*
+ * Every text line is flushed as it is written, so a tail sees it whole
+ * and a write that fails is known at once: output__failed() says so.
+ */
+static void flush(struct output *o, FILE *f)
+{
+	errno = 0;
+	if ((fflush(f) || ferror(f)) && !o->failed)
+		o->failed = errno ? errno : EIO;
 }
 
 static const char *plural(__u64 n, const char *one, const char *many)
@@ -353,7 +367,7 @@ static void text_row(struct output *o, const char *const *cells)
 		len--;
 	line[len] = '\0';
 	fprintf(o->out, "%s\n", line);
-	fflush(o->out);
+	flush(o, o->out);
 }
 
 static void text_finding(struct output *o, const struct report *r)
@@ -401,7 +415,7 @@ static void text_start(struct output *o, const struct start_info *s)
 		fputs("all processes", o->err);
 	}
 	fprintf(o->err, ", grace %s; Ctrl-C to stop\n", grace);
-	fflush(o->err);
+	flush(o, o->err);
 }
 
 static const struct {
@@ -442,7 +456,7 @@ static void text_summary(struct output *o, const struct report *r)
 			fprintf(f, ", %llu %s", (unsigned long long)v, summary_words[i].text);
 	}
 	fputc('\n', f);
-	fflush(f);
+	flush(o, f);
 }
 
 static void text_totals(struct output *o, const struct report *r)
@@ -471,7 +485,7 @@ static void text_totals(struct output *o, const struct report *r)
 			"fdtrace: WARNING: %llu %s lost: results may be incomplete\n",
 			(unsigned long long)t->lost_events,
 			plural(t->lost_events, "event", "events"));
-	fflush(o->out);
+	flush(o, o->out);
 }
 
 static void text_message(struct output *o, const char *level, const char *msg)
@@ -480,7 +494,7 @@ static void text_message(struct output *o, const char *level, const char *msg)
 		fprintf(o->err, "fdtrace: %s\n", msg);
 	else
 		fprintf(o->err, "fdtrace: %s: %s\n", level, msg);
-	fflush(o->err);
+	flush(o, o->err);
 }
 
 static void text_lost(struct output *o, __u64 total, __u64 delta, __u64 ts_ns)
@@ -493,7 +507,7 @@ static void text_lost(struct output *o, __u64 total, __u64 delta, __u64 ts_ns)
 		"fdtrace: warning: %s: %llu more %s lost (%llu in all): results may be incomplete\n",
 		when, (unsigned long long)delta, plural(delta, "event", "events"),
 		(unsigned long long)total);
-	fflush(o->err);
+	flush(o, o->err);
 }
 
 static const struct output_ops text_ops = {
@@ -718,6 +732,28 @@ static const struct output_ops json_ops = {
 
 /* ---- dispatch ------------------------------------------------------ */
 
+int output__reserve_std_fds(void)
+{
+	/*
+	 * open() takes the lowest free number: going up from 0, each one
+	 * found closed is the one /dev/null gets.
+	 */
+	for (int fd = 0; fd <= 2; fd++) {
+		int n;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		n = open("/dev/null", O_RDWR);
+		if (n < 0)
+			return -errno;
+		if (n != fd) {
+			close(n);
+			return -EBADF;
+		}
+	}
+	return 0;
+}
+
 struct output *output__new(const struct output_opts *opts)
 {
 	struct output *o;
@@ -747,6 +783,13 @@ struct output *output__new(const struct output_opts *opts)
 		return NULL;
 	}
 	return o;
+}
+
+int output__failed(const struct output *o)
+{
+	if (o->failed)
+		return o->failed;
+	return jsonw_error(o->jout) ?: jsonw_error(o->jerr);
 }
 
 void output__free(struct output *o)

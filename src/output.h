@@ -44,6 +44,13 @@ struct start_info {
 
 struct output;
 
+/*
+ * Open /dev/null on whichever of fds 0, 1 and 2 are closed.  Called first
+ * thing: otherwise the next fd opened (a BPF map, the ring buffer) takes
+ * the number, and "stdout" writes go to it.  0 or a negative errno.
+ */
+int output__reserve_std_fds(void);
+
 /* NULL and errno set on failure (EINVAL: unknown format) */
 struct output *output__new(const struct output_opts *opts);
 /* A report_fn for the matcher: ctx is the struct output * */
@@ -65,6 +72,12 @@ void output__warn(struct output *o, const char *fmt, ...)
  * {"event":"lost","lost_events":N} line on out in JSON.
  */
 void output__lost(struct output *o, __u64 lost_total, __u64 ts_ns);
+/*
+ * 0 while everything written so far reached its stream; else the errno
+ * of the first write that failed (ENOSPC: a full disk).  Lines already
+ * accepted are flushed as they are written, so this is current.
+ */
+int output__failed(const struct output *o);
 void output__free(struct output *o);
 
 /* "socket", "pipe", ... for an FDT_FT_* value; "unknown" when out of range */

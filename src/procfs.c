@@ -27,24 +27,75 @@ static int read_small(const char *path, char *buf, size_t len)
 	return n;
 }
 
+/* /proc/PID/name; -ESRCH when there is no such process */
+static int read_pid_file(__u32 pid, const char *name, char *buf, size_t len)
+{
+	char path[64];
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%u/%s", pid, name);
+	n = read_small(path, buf, len);
+	return n == -ENOENT ? -ESRCH : n;
+}
+
+/* PF_KTHREAD from include/linux/sched.h: the flags /proc/PID/stat shows */
+#define PF_KTHREAD	0x00200000
+
+/*
+ * State and flags from /proc/PID/stat: "pid (comm) state ppid pgrp
+ * session tty_nr tpgid flags ...".  comm may hold ')' and blanks: the
+ * fields start after the last ')'.
+ */
+static int read_stat(__u32 pid, char *state, unsigned int *flags)
+{
+	char buf[1024], *p;
+	int n;
+
+	n = read_pid_file(pid, "stat", buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", state, flags) != 2)
+		return -ESRCH;
+	return 0;
+}
+
 int procfs__check_pid(__u32 pid, __u32 *tgid)
 {
-	char path[64], buf[512], *p;
+	char buf[4096], *p, state;
+	unsigned int flags, threads = 1;
 	int n;
 
 	/*
 	 * /proc/PID/status names the thread group: a thread id would be
 	 * accepted by kill(2) but is not a process we can trace by tgid.
 	 */
-	snprintf(path, sizeof(path), "/proc/%u/status", pid);
-	n = read_small(path, buf, sizeof(buf));
+	n = read_pid_file(pid, "status", buf, sizeof(buf));
 	if (n < 0)
-		return n == -ENOENT ? -ESRCH : n;
+		return n;
 	p = strstr(buf, "\nTgid:");
 	if (!p)
 		return -ESRCH;
 	*tgid = strtoul(p + 6, NULL, 10);
-	return *tgid == pid ? 0 : -EINVAL;
+	if (*tgid != pid)
+		return PROCFS_THREAD;
+	p = strstr(buf, "\nThreads:");
+	if (p)
+		threads = strtoul(p + 9, NULL, 10);
+
+	n = read_stat(pid, &state, &flags);
+	if (n)
+		return n;
+	/* no user memory, no fd table of its own: nothing epoll-shaped to trace */
+	if (flags & PF_KTHREAD)
+		return PROCFS_KTHREAD;
+	/*
+	 * A leader that exited before its other threads shows Z too, but
+	 * the process lives on in them: only a lone zombie is gone.
+	 */
+	if ((state == 'Z' || state == 'X') && threads <= 1)
+		return PROCFS_ZOMBIE;
+	return PROCFS_PROCESS;
 }
 
 int procfs__comm(__u32 pid, char *buf, size_t len)

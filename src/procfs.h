@@ -6,10 +6,14 @@
 #include <stddef.h>
 #include <linux/types.h>
 
-/*
- * 0 if pid is a live process (a thread group leader); -ESRCH if there is
- * no such task; -EINVAL if it is a thread of process *tgid.
- */
+enum procfs_pid_kind {
+	PROCFS_PROCESS,		/* a live process (a thread group leader) */
+	PROCFS_THREAD,		/* a thread of process *tgid */
+	PROCFS_KTHREAD,		/* a kernel thread */
+	PROCFS_ZOMBIE,		/* has exited; its parent has not reaped it */
+};
+
+/* What pid is: a procfs_pid_kind, or -ESRCH if there is no such task. */
 int procfs__check_pid(__u32 pid, __u32 *tgid);
 /* The process name, as in /proc/PID/comm, without the newline. */
 int procfs__comm(__u32 pid, char *buf, size_t len);
