@@ -36,7 +36,10 @@ def stop(ft, within=15):
     """SIGINT; returns (seconds until fdtrace exited, its events)."""
     t0 = time.time()
     ft.signal(signal.SIGINT)
-    rc = ft.wait(within)
+    try:
+        rc = ft.wait(within)
+    except Fail:
+        raise Fail(f"fdtrace did not exit within {within:g}s of SIGINT") from None
     took = time.time() - t0
     check(rc == 0, f"fdtrace exited with status {rc} after SIGINT: {ft.stderr_lines()[-3:]}")
     return took, ft.events()
@@ -111,7 +114,7 @@ def leak_scale_18000(ctx):
     """-p A,B: A leaks 2 x 9,000 fds 0.3 s apart, B is busy: every leak once, dated at DEL + grace, B loses nothing, SIGINT within 1 s."""
     grace = 1.0
     n = 9000
-    busy_n = 150000
+    busy_n = 250000
     rep_a, rep_b = ctx.path("leaker.jsonl"), ctx.path("busy.jsonl")
     a = ctx.workload(scale_argv(ctx, "mass_leak", grace, "-n", n, "--wait", "--hold",
                                 report=rep_a), rep_a, name="mass_leak")
@@ -126,13 +129,14 @@ def leak_scale_18000(ctx):
     # the busy one runs while the leak checks of both batches are due
     ctx.sleep(0.8)
     b.tell()
-    a.wait_ev("done", 30)
     b.wait_ev("done", 30)
-    ctx.log(f"both workloads done {time.time() - t0:.2f}s after the leaker started")
+    ctx.log(f"the busy one done {time.time() - t0:.2f}s after the leaker started")
+    a.wait_ev("done", 30)
+    ctx.log(f"the leaker done {time.time() - t0:.2f}s after it started")
     # every leak must have been reported by now (grace + 1.3 s after the
     # last DEL); fdtrace must also be ready to stop at once
-    took, evs = stop(ft)
-    ctx.log(f"SIGINT to exit: {took:.3f}s; cpu of fdtrace: n/a after exit")
+    took, evs = stop(ft, within=5)
+    ctx.log(f"SIGINT to exit: {took:.3f}s")
     a.tell()
     b.tell()
     a.wait(15)
@@ -154,23 +158,31 @@ def leak_scale_18000(ctx):
                     [(e["fd"], e["inode"], e["type"], e["epfd"]) for e in leaks],
                     [(l["fd"], l["inode"], l["type"], l["epfd"]) for l in xa.leaks])
 
-    # the time of a leak is its DEL + grace, however late it was printed
-    deleted = {(l["fd"], l["inode"]): l["real"] for l in xa.leaks}
-    offs, lates = [], []
+    # the time of a leak is its DEL + grace, however late it was printed;
+    # the account read the clock just before and after each DEL
+    dels = {}
+    for w in a.account():
+        if w["ev"] == "watch_end":
+            dels[(w["fd"], w["ino"])] = (w["real0"], w["real"])
+    early, late, lates = [], [], []
     for e in leaks:
         when = h.parse_rfc3339(e["time"])
         check(when is not None, f"leak time is not RFC 3339: {e['time']!r}")
-        off = when - (deleted[(e["fd"], e["inode"])] + grace)
-        offs.append(off)
+        before, after = dels[(e["fd"], e["inode"])]
+        early.append(before + grace - when)
+        late.append(when - (after + grace))
         lates.append(e["_arrival"] - when)
-    offs.sort()
+    early.sort()
+    late.sort()
     lates.sort()
-    ctx.log(f"leak time - (DEL + grace): min {offs[0] * 1000:.1f} ms, median "
-            f"{offs[len(offs) // 2] * 1000:.1f} ms, max {offs[-1] * 1000:.1f} ms")
+    ctx.log(f"leak time before its DEL + grace: at most {early[-1] * 1000:.1f} ms; "
+            f"after: at most {late[-1] * 1000:.1f} ms")
     ctx.log(f"printed after its time: median {lates[len(lates) // 2]:.3f}s, max {lates[-1]:.3f}s")
-    worst = max(offs, key=abs)
-    check(abs(worst) <= 0.05,
-          f"a leak's time is {worst * 1000:.0f} ms from its DEL + grace (allowed: 50 ms)")
+    # 5 ms: the realtime offset fdtrace calibrated once against ours now
+    check(early[-1] <= 0.005,
+          f"a leak's time is {early[-1] * 1000:.0f} ms before its DEL + grace")
+    check(late[-1] <= 0.05,
+          f"a leak's time is {late[-1] * 1000:.0f} ms after its DEL + grace (allowed: 50 ms)")
     check(took <= 1.0, f"fdtrace took {took:.2f}s to exit after SIGINT (allowed: 1 s)")
 
     sa, sb = summary_of(evs, pa), summary_of(evs, pb)
@@ -273,6 +285,13 @@ def cost_run(ctx, scenario, n, fdtrace_args, what):
 def compare_costs(ctx, scenario, n, rounds, what, limit=3.0, slack_us=5.0, extra=()):
     big = ("--max-fds", 1048576)
     med = collections.defaultdict(list)
+    report = ctx.path("cost.untraced.jsonl")
+    r = subprocess.run(scale_argv(ctx, scenario, 5, "-n", n, report=report), timeout=20,
+                       stdin=subprocess.DEVNULL, capture_output=True)
+    check(r.returncode == 0, f"{scenario} untraced: status {r.returncode}: {r.stderr[-200:]!r}")
+    lines = h.read_account(report)
+    ctx.log("untraced: " + ", ".join(f"{w} median {cost(lines, w)['median_us']:.1f} us"
+                                     for w in what))
     for r in range(rounds):
         for label, args in (("default", ()), ("1M", big)):
             c = cost_run(ctx, scenario, n, (*extra, *args), what)
@@ -296,14 +315,14 @@ def compare_costs(ctx, scenario, n, rounds, what, limit=3.0, slack_us=5.0, extra
 @test(timeout=60)
 def close_range_cost_max_fds(ctx):
     """close_range over tracked fds costs the same with --max-fds 1048576 as by default (median of 3 rounds)."""
-    compare_costs(ctx, "close_range_cost", 400, 3,
+    compare_costs(ctx, "close_range_cost", 200, 3,
                   ("close_range", "close_range_bounded", "close_range_to_max"))
 
 
 @test(timeout=60)
 def fork_exit_cost_max_fds(ctx):
     """-f: fork + exit costs the same with --max-fds 1048576 as by default (median of 3 rounds)."""
-    compare_costs(ctx, "fork_exit_cost", 150, 3, ("fork_exit",), extra=("-f",))
+    compare_costs(ctx, "fork_exit_cost", 100, 3, ("fork_exit",), extra=("-f",))
 
 
 # ---- item 6: the smaller ones -------------------------------------------------------
@@ -324,12 +343,6 @@ def two_epolls_close(ctx):
 def cww_renumbered(ctx):
     """ADD 4 to A, close A, dup 4 to 3, ADD 3 to B, close 4: no closed_while_watched."""
     scenario_cmd(ctx, "cww_renumbered")
-
-
-@test()
-def cww_renumbered_del(ctx):
-    """The same with 4 DEL'd from A first: no closed_while_watched."""
-    scenario_cmd(ctx, "cww_renumbered_del")
 
 
 @test(timeout=60)

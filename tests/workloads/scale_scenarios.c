@@ -123,13 +123,17 @@ static int scn_mass_leak(void)
 			ctl(ep, EPOLL_CTL_ADD, fd[i]);
 		}
 		for (i = lo; i < hi; i++) {
+			/* the DEL happened between real0 and real */
+			double real0 = now(CLOCK_REALTIME);
+
 			ctl(ep, EPOLL_CTL_DEL, fd[i]);
 			if (fstat(fd[i], &st))
 				die("fstat: %s", strerror(errno));
 			rep("{\"ev\":\"watch_end\",\"fd\":%d,\"epfd\":%d,\"ino\":%llu,"
-			    "\"type\":\"socket\",\"mono\":%.6f,\"real\":%.6f}",
+			    "\"type\":\"socket\",\"mono\":%.6f,\"real\":%.6f,"
+			    "\"real0\":%.6f}",
 			    fd[i], ep, (unsigned long long)st.st_ino,
-			    now(CLOCK_MONOTONIC), now(CLOCK_REALTIME));
+			    now(CLOCK_MONOTONIC), now(CLOCK_REALTIME), real0);
 		}
 	}
 	sleep_s(env.grace + MARGIN_S);

@@ -778,24 +778,6 @@ static int scn_cww_renumbered(void)
 	return finish();	/* a, still watched by b, closed by the exit */
 }
 
-/* The same, x DEL'd from A before A is closed. */
-static int scn_cww_renumbered_del(void)
-{
-	int a = xepoll(), x = xsocket(0), b;
-
-	watch(a, x);
-	unwatch(a, x);
-	if (close(a))
-		die("close: %s", strerror(errno));
-	if (dup2(x, a) != a)
-		die("dup2: %s", strerror(errno));
-	b = xepoll();
-	watch(b, a);
-	xclose(x);
-	settle();
-	return finish();
-}
-
 /*
  * --max-fds 100 full: 100 eventfds stay watched, then 200 pipes' read
  * ends are added (the kernel cannot track them), deleted and closed, and
@@ -1015,7 +997,6 @@ static const struct scenario scenarios[] = {
 	{ "dup_fails", scn_dup_fails, "dup3 bad flags, dup2 above RLIMIT_NOFILE: both leaked" },
 	{ "two_epolls_close", scn_two_epolls_close, "in two epoll sets, DEL'd from one, the other closed" },
 	{ "cww_renumbered", scn_cww_renumbered, "close of an fd whose file is watched under another number" },
-	{ "cww_renumbered_del", scn_cww_renumbered_del, "... its watch DEL'd before its epoll fd was closed" },
 	{ "max_fds_full", scn_max_fds_full, "100 watched, 200 untracked pipes, their numbers reused" },
 	{ "exec_fails", scn_exec_fails, "a failed execve closes no close-on-exec fd" },
 	{ "types", scn_types, "timerfd, signalfd, inet socket, eventfd, epoll leaked" },
