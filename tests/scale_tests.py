@@ -237,6 +237,14 @@ def max_fds_full(ctx):
     ctx.log(f"warnings before SIGINT: {warn}")
     check(any("--max-fds" in d.get("message", "") for d in warn),
           f"no \"warning\" event naming --max-fds before the end: stderr {before_err[-3:]}")
+    # ... said when it filled, not at the end: the first untracked ADD came
+    # before the workload's "untracked" line
+    full = next(a for a in wl.account() if a["ev"] == "untracked")
+    with ft.cond:
+        said = [t for t, l in ft.err + ft.out if "--max-fds" in l]
+    ctx.log(f"warning {said[0] - full['real']:+.3f}s after the map filled")
+    check(said[0] <= full["real"] + 1.0,
+          f"the --max-fds warning came {said[0] - full['real']:.2f}s after the map filled")
     all_warn = [d for d in json_objs(ft.stderr_lines() + ft.stdout_lines())
                 if d.get("event") == "warning" and "--max-fds" in d.get("message", "")]
     check(len(all_warn) == 1, f"{len(all_warn)} --max-fds warnings, expected 1")
@@ -408,13 +416,20 @@ def pidns_command(ctx):
 
 @test(needs=("unshare",))
 def pidns_pid_inside(ctx):
-    """fdtrace -p N inside a PID namespace traces the namespace's N, not the host's N."""
+    """fdtrace -p N inside a PID namespace traces the namespace's N, not the host process whose pid is N (which leaks too)."""
     grace = 0.3
+    # the decoy: a host process that leaks, whose host pid N the
+    # namespace's workload is given too (ns_last_pid)
+    decoy_report = ctx.path("decoy.jsonl")
+    decoy = ctx.workload(ctx.scenario_argv("leak", grace, "--wait", "--hold",
+                                           report=decoy_report), decoy_report, name="decoy")
+    n = decoy.wait_ev("ready", 15)["pid"]
     report = ctx.path("account.jsonl")
     wl = ctx.scenario_argv("leak", grace, "--wait", "--hold", report=report)
     # a non-interactive sh gives & jobs /dev/null as stdin: hand ours on
-    script = 'exec 3<&0; "$@" <&3 3<&- & exec "$FT" -j -g "$G" -p $! 3<&-'
-    env = dict(os.environ, FT=ctx.fdtrace_bin, G=str(grace))
+    script = ('exec 3<&0; echo $(($N - 1)) >/proc/sys/kernel/ns_last_pid; '
+              '"$@" <&3 3<&- & exec "$FT" -j -g "$G" -p $! 3<&-')
+    env = dict(os.environ, FT=ctx.fdtrace_bin, G=str(grace), N=str(n))
     ft = h.Fdtrace(ctx, [*unshare_argv(), "/bin/sh", "-c", script, "sh", *wl],
                    stdin=subprocess.PIPE, env=env, name="fdtrace")
 
@@ -423,20 +438,28 @@ def pidns_pid_inside(ctx):
 
     ready = h.wait_until(ctx, lambda: account_ev("ready"), 15, "the workload wrote no ready",
                          proc=ft)
+    check(ready["pid"] == n, f"the workload got pid {ready['pid']} in its namespace, not {n}")
     ft.wait_start()
     ft.p.stdin.write(b"\n")
     ft.p.stdin.flush()
+    decoy.tell()
     h.wait_until(ctx, lambda: account_ev("done"), 20, "the workload wrote no done", proc=ft)
+    decoy.wait_ev("done", 20)
     inner = fdtrace_host_pid(ctx, ft.pid)
     os.kill(inner, signal.SIGINT)
     rc = ft.wait(15)
     check(rc == 0, f"fdtrace in the namespace: status {rc} after SIGINT: {ft.stderr_lines()[-3:]}")
+    decoy.tell()
+    decoy.wait(15)
     x = h.Expect.from_account(h.read_account(report), until_done=True)
-    check_ns_pid(ctx, x.pid)
-    check(x.pid == ready["pid"], "ready and begin disagree on the pid")
+    check(x.pid == n, "ready and begin disagree on the pid")
     start = ft.events()[0]
     ctx.log(f"start: {start}")
-    check(start.get("pids") == [x.pid], f"start event pids {start.get('pids')}, expected [{x.pid}]")
+    check(start.get("pids") == [n], f"start event pids {start.get('pids')}, expected [{n}]")
+    for e in ft.events():
+        if e["event"] in ("summary", "totals"):
+            ctx.log(f"{e['event']}: {e}")
+    # the decoy's leaks (other inodes) under pid n would fail here
     h.check_report(ft, [x], grace)
 
 

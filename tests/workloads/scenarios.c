@@ -805,7 +805,7 @@ static int scn_max_fds_full(void)
 	for (i = 0; i < 200; i++)
 		if (close(old[i][0]) || close(old[i][1]))
 			die("close: %s", strerror(errno));
-	rep("{\"ev\":\"untracked\",\"n\":200}");
+	rep("{\"ev\":\"untracked\",\"n\":200,\"real\":%.6f}", now(CLOCK_REALTIME));
 	for (i = 0; i < 200; i++)
 		xpipe(new[i]);
 	settle();
