@@ -135,8 +135,9 @@ def leak_scale_18000(ctx):
     ctx.log(f"the leaker done {time.time() - t0:.2f}s after it started")
     # every leak must have been reported by now (grace + 1.3 s after the
     # last DEL); fdtrace must also be ready to stop at once
+    sent = time.time()
     took, evs = stop(ft, within=5)
-    ctx.log(f"SIGINT to exit: {took:.3f}s")
+    ctx.log(f"SIGINT to exit: {took:.3f}s, to totals: {evs[-1]['_arrival'] - sent:.3f}s")
     a.tell()
     b.tell()
     a.wait(15)
@@ -197,6 +198,40 @@ def leak_scale_18000(ctx):
                     ("closed", xb.counters["closed"]), ("leaks", 0), ("corrected", 0)):
         check(sb.get(k) == want, f"busy summary {k} {sb.get(k)}, expected {want}")
     check(t["lost_events"] == 0, f"totals lost_events {t['lost_events']}, expected 0")
+
+
+@test(timeout=40)
+def leak_scale_sigint(ctx):
+    """SIGINT while 2 x 9,000 leaks are being checked: fdtrace prints its totals and exits within 1 s."""
+    grace = 1.0
+    n = 9000
+    report = ctx.path("leaker.jsonl")
+    a = ctx.workload(scale_argv(ctx, "mass_leak", grace, "-n", n, "--wait", "--hold",
+                                report=report), report, name="mass_leak")
+    pid = a.wait_ev("ready", 15)["pid"]
+    ft = ctx.fdtrace("-j", "-g", grace, "-p", pid)
+    ft.wait_start()
+    a.tell()
+
+    def first_batch_ended():
+        ends = [w for w in a.account() if w["ev"] == "watch_end"]
+        return ends[n - 1]["real"] if len(ends) >= n else None
+    last = h.wait_until(ctx, first_batch_ended, 15, "the leaker did not end 9,000 watches",
+                        proc=a)
+    # the first batch's checks are under way, the second's due soon
+    ctx.sleep(last + grace + 0.1 - time.time())
+    sent = time.time()
+    took, evs = stop(ft, within=5)
+    ctx.log(f"SIGINT {sent - last - grace:.3f}s after the first batch was due: exit in "
+            f"{took:.3f}s, totals in {evs[-1]['_arrival'] - sent:.3f}s; "
+            f"{sum(e['event'] == 'leak' for e in evs)} leaks printed")
+    print(f"    {ctx.name}: SIGINT to exit {took:.3f}s", flush=True)
+    t = totals_of(evs)
+    check(t["_arrival"] - sent <= 1.0,
+          f"totals printed {t['_arrival'] - sent:.2f}s after SIGINT (allowed: 1 s)")
+    check(took <= 1.0, f"fdtrace took {took:.2f}s to exit after SIGINT (allowed: 1 s)")
+    a.tell()
+    a.wait(15)
 
 
 # ---- item 3: a full --max-fds map -----------------------------------------------------
