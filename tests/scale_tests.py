@@ -12,6 +12,7 @@ their account).  Where a check is not check_report's, it is written out
 here, with the numbers it measured in the test's log.
 """
 import collections
+import json
 import os
 import re
 import signal
@@ -20,7 +21,7 @@ import subprocess
 import time
 
 import harness as h
-from harness import test, check, Fail, Skip, scenario_cmd, scenario_pid
+from harness import test, check, Fail, scenario_cmd, scenario_pid
 
 h.OPTIONAL_TOOLS.setdefault("unshare", lambda: h.which("unshare") is not None)
 
@@ -57,7 +58,6 @@ def totals_of(evs):
 
 
 def json_objs(lines):
-    import json
     out = []
     for l in lines:
         try:
