@@ -43,7 +43,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * close().  The loader also polls on a bounded interval, so a quiet ring
  * is still drained.
  */
-const volatile __u64 wakeup_bytes = 64 * 1024;	/* the loader caps it at ring/4 */
+const volatile __u64 wakeup_bytes = 64 * 1024;	/* set by the loader, at most ring/4 */
 /*
  * Only the record that crosses wakeup_bytes wakes the consumer, which is
  * edge-triggered.  Crossings can be missed when CPUs submit at once, so
@@ -92,6 +92,57 @@ static __always_inline void stat_inc(__u32 idx)
 	 */
 	if (v)
 		__sync_fetch_and_add(v, 1);
+}
+
+/*
+ * Pid namespace fdtrace runs in, set by the loader when it is not the
+ * initial one (a container, `unshare -p`): every pid the kernel side keys
+ * maps by or writes into a record is then the pid as that namespace sees
+ * it, the one the user typed and /proc shows.  A task outside it has no
+ * pid there (0) and is never traced.  0: the initial namespace, global
+ * pids, and none of this runs.
+ */
+const volatile __u32 targ_pidns_ino = 0;
+
+#define MAX_PIDNS_LEVEL	8
+
+/* The pid (tgid: leader) of task as seen from targ_pidns_ino, or 0. */
+static __always_inline __u32 task_ns_pid(struct task_struct *task, bool leader)
+{
+	struct pid *pid;
+	unsigned int level;
+
+	if (leader)
+		task = BPF_CORE_READ(task, group_leader);
+	pid = BPF_CORE_READ(task, thread_pid);
+	level = BPF_CORE_READ(pid, level);
+	for (unsigned int i = 0; i < MAX_PIDNS_LEVEL; i++) {
+		struct upid up;
+
+		if (i > level)
+			break;
+		if (bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[i]))
+			break;
+		if (BPF_CORE_READ(up.ns, ns.inum) == targ_pidns_ino)
+			return up.nr;
+	}
+	return 0;
+}
+
+/* bpf_get_current_pid_tgid(), in fdtrace's pid namespace */
+static __always_inline __u64 cur_pid_tgid(void)
+{
+	struct task_struct *task;
+
+	if (!targ_pidns_ino)
+		return bpf_get_current_pid_tgid();
+	task = (struct task_struct *)bpf_get_current_task();
+	return (__u64)task_ns_pid(task, true) << 32 | task_ns_pid(task, false);
+}
+
+static __always_inline __u32 task_tgid(struct task_struct *task)
+{
+	return targ_pidns_ino ? task_ns_pid(task, true) : BPF_CORE_READ(task, tgid);
 }
 
 static __always_inline struct fdt_proc_val *traced(__u32 tgid)
@@ -239,45 +290,91 @@ static __always_inline __s64 file_refs(struct file *f)
 }
 
 /*
- * Emit a CLOSE record for a tracked fd.  cur is the file the fd names now
- * (NULL when it is already gone, as after exec), v what epoll saw.
+ * Is the file on an epoll list under this fd number?  f_ep lists the
+ * epitems of every epoll instance watching the file, keyed by (file, fd):
+ * a dup of the fd watched under another number, or a watch held by an
+ * epoll instance that was since closed (its epitems go with it), does not
+ * count.  A file is rarely in more than a few instances: look at 8.
  */
-static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
-				       struct file *cur, struct fdt_fd_val *v)
+static __always_inline bool watched_as(struct file *f, int fd)
+{
+	struct hlist_node *n = BPF_CORE_READ(f, f_ep, first);
+
+	for (int i = 0; i < 8 && n; i++) {
+		struct epitem *epi = container_of(n, struct epitem, fllink);
+
+		if (BPF_CORE_READ(epi, ffd.fd) == fd)
+			return true;
+		n = BPF_CORE_READ(n, next);
+	}
+	return false;
+}
+
+/* What a CLOSE record says of the file; also held from dup's entry to exit. */
+struct close_info {
+	__s32 fd;
+	__u32 flags;		/* FDT_CLOSEF_* */
+	struct fdt_file file;
+};
+
+/*
+ * What closing fd does.  cur is the file the fd names now (NULL when it
+ * is already gone, as after exec), v what epoll saw.
+ */
+static __always_inline void close_info(int fd, struct file *cur, struct fdt_fd_val *v,
+				       struct close_info *ci)
+{
+	ci->fd = fd;
+	ci->flags = 0;
+	if (!cur) {
+		ci->file = v->id;
+		return;
+	}
+	/*
+	 * The same struct file as at the last epoll_ctl: its identity is
+	 * already known, skip the pointer chase.
+	 */
+	if ((__u64)cur == v->file)
+		ci->file = v->id;
+	else
+		file_id(cur, &ci->file);
+	/*
+	 * The fd table holds one reference.  If others remain (dup, fork,
+	 * SCM_RIGHTS) and an epoll instance watches the file under this
+	 * number, this close does not end the watch: epoll keeps reporting
+	 * events for a number the program no longer owns.
+	 */
+	if (file_refs(cur) > 1) {
+		ci->flags |= FDT_CLOSEF_SHARED;
+		if (watched_as(cur, fd))
+			ci->flags |= FDT_CLOSEF_STILL_WATCHED;
+	}
+}
+
+static __always_inline void submit_close(__u64 pid_tgid, __u32 how,
+					 const struct close_info *ci)
 {
 	struct fdt_rec_close *r;
 
 	r = rec_reserve(FDT_REC_CLOSE, sizeof(*r), pid_tgid);
 	if (!r)
 		return;
-	r->fd = fd;
+	r->fd = ci->fd;
 	r->how = how;
-	r->flags = 0;
+	r->flags = ci->flags;
 	r->pad = 0;
-	if (cur) {
-		/*
-		 * The same struct file as at the last epoll_ctl: its
-		 * identity is already known, skip the pointer chase.
-		 */
-		if ((__u64)cur == v->file)
-			r->file = v->id;
-		else
-			file_id(cur, &r->file);
-		/*
-		 * The fd table holds one reference.  If others remain (dup,
-		 * fork, SCM_RIGHTS) and the file is still on an epoll list,
-		 * this close does not end the watch: epoll keeps reporting
-		 * events for a number the program no longer owns.
-		 */
-		if (file_refs(cur) > 1) {
-			r->flags |= FDT_CLOSEF_SHARED;
-			if (BPF_CORE_READ(cur, f_ep))
-				r->flags |= FDT_CLOSEF_STILL_WATCHED;
-		}
-	} else {
-		r->file = v->id;
-	}
+	r->file = ci->file;
 	rec_submit(r, sizeof(*r));
+}
+
+/* Emit a CLOSE record for a tracked fd. */
+static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
+				       struct file *cur, struct fdt_fd_val *v)
+{
+	struct close_info ci;
+
+	close_info(fd, cur, v, &ci);
+	submit_close(pid_tgid, how, &ci);
 }
 
 /* Close tracked fd of the current process, if it is tracked. */
@@ -304,7 +401,7 @@ static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 SEC("tp/syscalls/sys_exit_epoll_ctl")
 int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = cur_pid_tgid();
 	struct task_struct *task;
 	struct fdt_rec_epoll_ctl *r;
 	struct fdt_fd_key k;
@@ -397,7 +494,7 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 SEC("tp/syscalls/sys_enter_close")
 int handle_close(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = cur_pid_tgid();
 
 	if (!is_traced(pid_tgid >> 32))
 		return 0;
@@ -405,34 +502,90 @@ int handle_close(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-/* dup2/dup3 close newfd first if it is open and differs from a valid oldfd. */
-static __always_inline void dup_onto(struct trace_event_raw_sys_enter *ctx)
+/*
+ * dup2/dup3 close newfd if it is open and differs from a valid oldfd, but
+ * only if the call succeeds: dup3 with bad flags, or a newfd past
+ * RLIMIT_NOFILE, fail with newfd untouched.  What the close would say is
+ * taken at entry, while newfd still names its file, and sent at exit if
+ * the call returned newfd.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);		/* tid */
+	__type(value, struct close_info);
+} dup_pending SEC(".maps");
+
+static __always_inline void dup_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = cur_pid_tgid();
 	int oldfd = ctx->args[0], newfd = ctx->args[1];
 	struct fdt_fd_key k = { .pid = pid_tgid >> 32, .fd = newfd };
+	struct task_struct *task;
+	struct fdt_fd_val *v;
+	struct close_info ci;
+	__u32 tid = pid_tgid;
 
 	if (!is_traced(k.pid) || oldfd == newfd)
 		return;
 	/* The hash lookup first: most dups land on fds epoll never saw. */
-	if (!bpf_map_lookup_elem(&tracked_fds, &k))
+	v = bpf_map_lookup_elem(&tracked_fds, &k);
+	if (!v)
 		return;
-	if (!fd_file((struct task_struct *)bpf_get_current_task(), oldfd))
+	task = (struct task_struct *)bpf_get_current_task();
+	if (!fd_file(task, oldfd))
 		return;	/* EBADF: newfd is left alone */
-	close_tracked(pid_tgid, newfd, FDT_CLOSE_DUP2);
+	close_info(newfd, v->watches ? fd_file(task, newfd) : NULL, v, &ci);
+	if (bpf_map_update_elem(&dup_pending, &tid, &ci, BPF_ANY)) {
+		/* no room to wait for the result: decide at entry */
+		submit_close(pid_tgid, FDT_CLOSE_DUP2, &ci);
+		bpf_map_delete_elem(&tracked_fds, &k);
+	}
+}
+
+static __always_inline void dup_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = cur_pid_tgid();
+	struct fdt_fd_key k = { .pid = pid_tgid >> 32 };
+	struct close_info *ci;
+	__u32 tid = pid_tgid;
+
+	ci = bpf_map_lookup_elem(&dup_pending, &tid);
+	if (!ci)
+		return;
+	k.fd = ci->fd;
+	if (ctx->ret == ci->fd) {
+		submit_close(pid_tgid, FDT_CLOSE_DUP2, ci);
+		bpf_map_delete_elem(&tracked_fds, &k);
+	}
+	bpf_map_delete_elem(&dup_pending, &tid);
 }
 
 SEC("tp/syscalls/sys_enter_dup2")
 int handle_dup2(struct trace_event_raw_sys_enter *ctx)
 {
-	dup_onto(ctx);
+	dup_enter(ctx);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_dup2")
+int handle_dup2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	dup_exit(ctx);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_dup3")
 int handle_dup3(struct trace_event_raw_sys_enter *ctx)
 {
-	dup_onto(ctx);
+	dup_enter(ctx);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_dup3")
+int handle_dup3_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	dup_exit(ctx);
 	return 0;
 }
 
@@ -454,27 +607,6 @@ static __always_inline bool survived(struct file *cur, struct fdt_fd_val *v)
 		return false;
 	file_id(cur, &id);
 	return id.ino == v->id.ino && id.dev == v->id.dev && id.ftype == v->id.ftype;
-}
-
-/*
- * Is the file on an epoll list under this fd number?  f_ep lists the
- * epitems of every epoll instance watching the file, keyed by (file, fd):
- * a dup of the fd watched under another number, or a watch held by an
- * epoll instance that was since closed (its epitems go with it), does not
- * count.  A file is rarely in more than a few instances: look at 8.
- */
-static __always_inline bool watched_as(struct file *f, int fd)
-{
-	struct hlist_node *n = BPF_CORE_READ(f, f_ep, first);
-
-	for (int i = 0; i < 8 && n; i++) {
-		struct epitem *epi = container_of(n, struct epitem, fllink);
-
-		if (BPF_CORE_READ(epi, ffd.fd) == fd)
-			return true;
-		n = BPF_CORE_READ(n, next);
-	}
-	return false;
 }
 
 /*
@@ -500,7 +632,7 @@ int verify_files(struct bpf_iter__task_file *ctx)
 	struct fdt_verify out;
 	struct fdt_fd_val *v;
 
-	if (!task || !file || task->tgid != verify_tgid)
+	if (!task || !file || task_tgid(task) != verify_tgid)
 		return 0;
 	k.fd = ctx->fd;
 	v = bpf_map_lookup_elem(&tracked_fds, &k);
@@ -585,7 +717,7 @@ static __always_inline void close_fds(struct fdt_proc_val *pv, __u64 pid_tgid,
 SEC("tp/syscalls/sys_enter_close_range")
 int handle_close_range(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = cur_pid_tgid();
 	__u32 first = ctx->args[0], last = ctx->args[1], flags = ctx->args[2];
 	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
 
@@ -610,7 +742,7 @@ int handle_close_range(struct trace_event_raw_sys_enter *ctx)
 SEC("tp/sched/sched_process_exec")
 int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = cur_pid_tgid();
 	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
 	struct fdt_rec_proc *r;
 
@@ -631,7 +763,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 SEC("tp/sched/sched_process_exit")
 int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = cur_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct fdt_proc_val *pv = traced(tgid);
 	struct task_struct *task;
@@ -668,16 +800,18 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 pid_tgid = cur_pid_tgid();
 	__u32 ptgid = pid_tgid >> 32, ctgid;
 	struct fdt_proc_val nv = { .max_fd = -1 };
 	struct fdt_rec_proc *r;
 
 	if (!is_traced(ptgid))
 		return 0;
-	ctgid = child->tgid;
-	if (ctgid == ptgid)
+	if (child->tgid == parent->tgid)
 		return 0;	/* a thread: shares the fd table */
+	ctgid = task_tgid(child);
+	if (!ctgid)
+		return 0;
 	/*
 	 * The child inherits the parent's fds, but not their watches'
 	 * state in tracked_fds: its own epoll_ctl calls will track them.

@@ -7,6 +7,7 @@
  * session_feed(), the one place a recording will also be written from.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -50,6 +52,7 @@ struct session {
 	int pidfds[ENV_MAX_PIDS];
 	__u64 seed_untracked;	/* watches found at attach the kernel map had no room for */
 	__u32 max_fds;		/* tracked_fds size in use */
+	__u32 pidns_ino;	/* see pid_namespace() */
 	bool warned_fds_full;
 	bool warned_procs_full;
 	int cmd_status;
@@ -97,6 +100,22 @@ static int verify_fds(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
 				  v[i] == VERIFY_GONE ? VERDICT_GONE :
 				  v[i] == VERIFY_WATCHED ? VERDICT_WATCHED : VERDICT_UNKNOWN;
 	return 0;
+}
+
+/*
+ * matcher new_epfd: have the kernel report the close of the process's
+ * epoll fd, which ends its watches without a DEL.  From here, not from
+ * the BPF hot path: an epoll instance lives long, and a close that races
+ * this is only a watch end we miss.
+ */
+static void track_epfd(void *ctx, __u32 pid, __s32 epfd)
+{
+	struct session *s = ctx;
+	struct fdt_file file;
+
+	if (procfs__fd_file(pid, epfd, &file) || file.ftype != FDT_FT_EPOLL)
+		return;
+	tracer__track_fd(s->tracer, pid, epfd, &file);
 }
 
 static int pidfd_open(pid_t pid)
@@ -175,21 +194,45 @@ static void root_exited(struct session *s, size_t i)
 	tracer__untrace_pid(s->tracer, pid);
 }
 
+/*
+ * How often the ring buffer must be drained for a DEL to be seen well
+ * within the grace period.  Below SHORT_GRACE_NS polling would have to
+ * be fast, so the kernel side wakes us at the first record instead and
+ * the loop sleeps until the next deadline.
+ */
+#define SHORT_GRACE_NS	(40ULL * 1000 * 1000)
+#define RING_WAKEUP_BYTES (64U * 1024)
+
+static __u64 drain_interval_ns(const struct session *s)
+{
+	__u64 ns = s->env->grace_ns / 4;
+
+	if (s->env->grace_ns < SHORT_GRACE_NS || ns > POLL_MAX_MS * 1000000ULL)
+		return POLL_MAX_MS * 1000000ULL;
+	return ns;
+}
+
+/* The loop's timeout: the next periodic pass or the next leak due, whichever first. */
+static int wait_ms(const struct session *s, __u64 now, __u64 next_tick)
+{
+	__u64 due = matcher__next_due(s->matcher), until = next_tick;
+
+	if (due != UINT64_MAX && due + TICK_SLACK_NS < until)
+		until = due + TICK_SLACK_NS + 1;
+	if (until <= now)
+		return 0;
+	return (until - now + 999999) / 1000000;
+}
+
 static int run(struct session *s)
 {
 	struct epoll_event evs[16];
-	__u64 start = clock__mono_ns(), now, interval_ns, next_tick = 0;
-	int interval, n, err;
-
-	interval = s->env->grace_ns / 4000000;
-	if (interval > POLL_MAX_MS)
-		interval = POLL_MAX_MS;
-	if (interval < 1)
-		interval = 1;
-	interval_ns = interval * 1000000ULL;
+	__u64 start = clock__mono_ns(), now, interval_ns = drain_interval_ns(s);
+	__u64 next_tick = start + interval_ns, due;
+	int n, err;
 
 	while (!s->stop) {
-		n = epoll_wait(s->epfd, evs, 16, interval);
+		n = epoll_wait(s->epfd, evs, 16, wait_ms(s, clock__mono_ns(), next_tick));
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		/* Drain first: a pidfd or SIGCHLD may refer to records still queued. */
@@ -208,13 +251,15 @@ static int run(struct session *s)
 			}
 		}
 		/*
-		 * The rest costs syscalls: once per interval, not on every
-		 * wakeup of a busy ring buffer.
+		 * The rest costs syscalls: once per interval or when a leak
+		 * is due, not on every wakeup of a busy ring buffer.
 		 */
 		now = clock__mono_ns();
-		if (now < next_tick)
+		due = matcher__next_due(s->matcher);
+		if (now < next_tick && (due == UINT64_MAX || now <= due + TICK_SLACK_NS))
 			continue;
-		next_tick = now + interval_ns;
+		if (now >= next_tick)
+			next_tick = now + interval_ns;
 		if (s->cmd && !s->cmd_exited &&
 		    command__reap(s->cmd, &s->cmd_status) == 1) {
 			s->cmd_exited = true;
@@ -358,6 +403,36 @@ static int check_targets(struct session *s)
 }
 
 /*
+ * The pid namespace fdtrace runs in, if it is not the initial one (a
+ * container, `unshare -p`): the kernel side then keys everything by the
+ * pids this namespace sees, the ones the user typed and /proc shows.  That
+ * needs a /proc mounted for this namespace; with the host's, every pid
+ * fdtrace read there would name another process.  0, or -1 (reported).
+ */
+#define PROC_PID_INIT_INO	0xEFFFFFFCU	/* include/linux/proc_ns.h */
+
+static int pid_namespace(struct session *s)
+{
+	char self[32];
+	struct stat st;
+	ssize_t n;
+
+	if (stat("/proc/self/ns/pid", &st)) {
+		output__error(s->out, "cannot read /proc/self/ns/pid: %s", strerror(errno));
+		return -1;
+	}
+	if (st.st_ino == PROC_PID_INIT_INO)
+		return 0;
+	n = readlink("/proc/self", self, sizeof(self) - 1);
+	if (n <= 0 || (self[n] = '\0', strtol(self, NULL, 10) != getpid())) {
+		output__error(s->out, "/proc belongs to another pid namespace than fdtrace's: mount one for it (unshare --mount-proc)");
+		return -1;
+	}
+	s->pidns_ino = st.st_ino;
+	return 0;
+}
+
+/*
  * --max-fds not given: room for every fd the targets may open (their
  * RLIMIT_NOFILE soft limits, a command's is ours), at least
  * DEFAULT_MAX_FDS.  Entries are not preallocated: memory follows the fds
@@ -395,8 +470,10 @@ static int start_tracing(struct session *s, const sigset_t *blocked)
 		.follow = s->env->follow,
 		.verbose = s->env->verbose,
 		.ringbuf_bytes = s->env->ringbuf_bytes,
+		.wakeup_bytes = s->env->grace_ns < SHORT_GRACE_NS ? 1 : RING_WAKEUP_BYTES,
 		.max_tracked_fds = s->max_fds,
 		.max_pids = s->env->max_pids,
+		.pidns_ino = s->pidns_ino,
 	};
 	char errbuf[256];
 	int err = 0;
@@ -494,6 +571,8 @@ int live__run(const struct env *env, struct output *out)
 	mopts.verify_ctx = &s;
 	/* bounded work per pass, so signals and the ring buffer are never starved */
 	mopts.max_checks = VERIFY_BATCH;
+	mopts.new_epfd = track_epfd;
+	mopts.ctx_epfd = &s;
 	s.matcher = matcher__new(&mopts);
 	if (!s.matcher) {
 		output__error(out, "cannot create matcher: %s", strerror(errno));
@@ -518,6 +597,8 @@ int live__run(const struct env *env, struct output *out)
 			goto out;
 		}
 	}
+	if (pid_namespace(&s))
+		goto out;
 	s.max_fds = size_fd_map(&s);
 	if (start_tracing(&s, &blocked))
 		goto out;

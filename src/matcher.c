@@ -74,6 +74,13 @@ struct proc {
 	struct proc_stats st;
 	struct htab fds;	/* struct fd_ent by fd */
 	/*
+	 * The process's epoll instances, by fd: closing the last reference
+	 * to one ends every watch it held, with no DEL.
+	 */
+	__s32 epfds_inline[EP_INLINE];	/* most processes have one or two */
+	__s32 *epfds_ext;		/* past EP_INLINE (procs[] moves: no self-pointers) */
+	__u32 nr_epfds;
+	/*
 	 * Known only from fork or exec so far, with no epoll activity: no
 	 * summary.  With --follow a build or a shell forks hundreds of
 	 * children that never touch epoll; a line each would bury the
@@ -378,6 +385,9 @@ static void proc_release(struct matcher *m, __u32 idx)
 		free(e->ep_ext);
 	}
 	htab__free(&p->fds);
+	free(p->epfds_ext);
+	p->epfds_ext = NULL;
+	p->nr_epfds = 0;
 	p->next_free = m->free_proc;
 	m->free_proc = idx;
 	m->nr_procs--;
@@ -495,12 +505,87 @@ static __u32 fd_lookup(struct matcher *m, __u32 pidx, __s32 fd,
 	return slot;
 }
 
+static inline __s32 *epfd_at(struct proc *p, __u32 i)
+{
+	return i < EP_INLINE ? &p->epfds_inline[i] : &p->epfds_ext[i - EP_INLINE];
+}
+
+/* Remember epfd as one of the process's epoll instances. */
+static void note_epfd(struct matcher *m, __u32 pidx, __s32 epfd)
+{
+	struct proc *p = &m->procs[pidx];
+
+	for (__u32 i = 0; i < p->nr_epfds; i++)
+		if (*epfd_at(p, i) == epfd)
+			return;
+	if (p->nr_epfds >= EP_INLINE) {
+		__s32 *v = realloc(p->epfds_ext, (p->nr_epfds - EP_INLINE + 1) * sizeof(*v));
+
+		if (!v)
+			return;	/* its close will just not end watches */
+		p->epfds_ext = v;
+	}
+	*epfd_at(p, p->nr_epfds++) = epfd;
+	if (m->opts.new_epfd)
+		m->opts.new_epfd(m->opts.ctx_epfd, p->pid, epfd);
+}
+
+static bool forget_epfd(struct proc *p, __s32 epfd)
+{
+	for (__u32 i = 0; i < p->nr_epfds; i++) {
+		if (*epfd_at(p, i) == epfd) {
+			*epfd_at(p, i) = *epfd_at(p, p->nr_epfds - 1);
+			p->nr_epfds--;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool ep_has(struct fd_ent *e, __s32 epfd)
+{
+	for (unsigned int i = 0; i < e->nr_ep; i++)
+		if (*ep_at(e, i) == epfd)
+			return true;
+	return false;
+}
+
+/*
+ * The last reference to epoll instance epfd was closed: every fd it
+ * watched is watched one instance less, and those it was the last for
+ * are unwatched from now on, as if DEL'd.
+ */
+static void epoll_closed(struct matcher *m, __u32 pidx, __s32 epfd, __u64 ts)
+{
+	struct proc *p = &m->procs[pidx];
+	__u32 i, cap = htab__cap(&p->fds);
+
+	if (!forget_epfd(p, epfd))
+		return;
+	/* heap_push() moves heap nodes, never fd table slots */
+	for (i = 0; i < cap; i++) {
+		struct fd_ent *e = fd_at(p, i);
+
+		if (e->state != FD_WATCHED || !ep_has(e, epfd) || !ep_del(e, epfd))
+			continue;
+		e->state = FD_ENDED;
+		e->epfd = epfd;
+		e->del_ts = ts;
+		p->st.watches_ended++;
+		m->tot.watches_ended++;
+		heap_push(m, pidx, i, ts);
+	}
+}
+
 static int watch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
 		 const struct fdt_file *file, __u64 ts, bool seed)
 {
-	__u32 slot = fd_lookup(m, pidx, fd, file, ts);
+	__u32 slot;
 	struct proc *p;
 	struct fd_ent *e;
+
+	note_epfd(m, pidx, epfd);
+	slot = fd_lookup(m, pidx, fd, file, ts);
 
 	if (slot == NONE) {
 		slot = fd_insert(m, pidx, fd);
@@ -672,6 +757,13 @@ static int on_close(struct matcher *m, const struct fdt_rec_close *r)
 		return 0;
 	p = &m->procs[pidx];
 	set_comm(p, r->hdr.comm);
+	/*
+	 * An epoll fd whose file lives on elsewhere (a dup, a child) keeps
+	 * its watches; exec and exit end the process's use of it anyway.
+	 */
+	if (r->file.ftype == FDT_FT_EPOLL && !(r->flags & FDT_CLOSEF_SHARED) &&
+	    r->how != FDT_CLOSE_EXEC && r->how != FDT_CLOSE_EXIT)
+		epoll_closed(m, pidx, r->fd, r->hdr.ts_ns);
 	slot = fd_find(p, r->fd);
 	if (slot == NONE)
 		return 0;
@@ -1087,6 +1179,13 @@ void matcher__finish(struct matcher *m, __u64 now_ns)
 	}
 	htab__free(&m->pids);
 	emit(m, &r);
+}
+
+__u64 matcher__next_due(const struct matcher *m)
+{
+	const struct heap_node *top = heap__top(&m->heap);
+
+	return top ? top->key + m->opts.grace_ns : UINT64_MAX;
 }
 
 size_t matcher__nr_procs(const struct matcher *m)

@@ -97,6 +97,12 @@ struct matcher_opts {
 	verify_fn verify;	/* optional; NULL trusts the records */
 	void *verify_ctx;
 	__u32 max_checks;	/* most fds verified per tick; 0: all due */
+	/*
+	 * Optional: the process uses epoll instance epfd, first seen now.
+	 * Live tracing asks the kernel to report its close.
+	 */
+	void (*new_epfd)(void *ctx, __u32 pid, __s32 epfd);
+	void *ctx_epfd;
 };
 
 struct matcher;
@@ -129,6 +135,11 @@ void matcher__set_lost(struct matcher *m, __u64 lost);
 void matcher__set_proc_lost(struct matcher *m, __u32 pid, __u64 lost);
 /* Tracing stops at now_ns: summaries of all live processes, then totals. */
 void matcher__finish(struct matcher *m, __u64 now_ns);
+/*
+ * When the next fd becomes a leak (the earliest end of a watch plus the
+ * grace), or UINT64_MAX if no watch has ended: the caller's next tick.
+ */
+__u64 matcher__next_due(const struct matcher *m);
 /* Number of processes the engine currently holds state for. */
 size_t matcher__nr_procs(const struct matcher *m);
 void matcher__free(struct matcher *m);

@@ -75,7 +75,7 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 	}
 
 	if (!opts->ringbuf_bytes || (opts->ringbuf_bytes & (opts->ringbuf_bytes - 1)) ||
-	    !opts->max_tracked_fds || !opts->max_pids) {
+	    !opts->max_tracked_fds || !opts->max_pids || !opts->wakeup_bytes) {
 		errmsg(errbuf, errlen, "invalid tracer sizes");
 		errno = EINVAL;
 		return NULL;
@@ -106,13 +106,14 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 	rb_bytes = opts->ringbuf_bytes;
 	bpf_map__set_max_entries(t->skel->maps.events, rb_bytes);
 	/* A threshold the ring cannot reach would leave only the timer. */
-	if (t->skel->rodata->wakeup_bytes > rb_bytes / 4)
-		t->skel->rodata->wakeup_bytes = rb_bytes / 4;
+	t->skel->rodata->wakeup_bytes = opts->wakeup_bytes < rb_bytes / 4 ?
+					opts->wakeup_bytes : rb_bytes / 4;
 	t->skel->rodata->wakeup_again_bytes = rb_bytes / 2;
 	bpf_map__set_max_entries(t->skel->maps.tracked_fds,
 				 opts->max_tracked_fds);
 	bpf_map__set_max_entries(t->skel->maps.traced_pids,
 				 opts->max_pids);
+	t->skel->rodata->targ_pidns_ino = opts->pidns_ino;
 
 	err = fdtrace_bpf__load(t->skel);
 	if (err) {

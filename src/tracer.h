@@ -24,8 +24,14 @@ struct tracer_opts {
 	bool follow;		/* trace children of traced processes */
 	bool verbose;		/* let libbpf's debug output through */
 	__u32 ringbuf_bytes;	/* power of two, >= page size */
+	/*
+	 * Wake the consumer when this much data waits (capped at a quarter
+	 * of the ring); 1: as soon as the ring is not empty.
+	 */
+	__u32 wakeup_bytes;
 	__u32 max_tracked_fds;
 	__u32 max_pids;		/* processes traced at once */
+	__u32 pidns_ino;	/* fdtrace's pid namespace if not the initial one, else 0 */
 };
 
 struct tracer;
