@@ -733,11 +733,21 @@ static int scn_dup_fails(void)
 /*
  * x in two epoll sets, DEL'd from the first, then the second epoll fd is
  * closed: that ends x's last watch (x is leaked, last watched by ep2).
- * z the same, but closed soon after: nothing to flag.
+ * z the same, but closed soon after: nothing to flag.  y the same as x,
+ * its second epoll fd closed right after the ADDs, before fdtrace can
+ * have read them.
  */
 static int scn_two_epolls_close(void)
 {
 	int ep1 = xepoll(), ep2 = xepoll(), x = xsocket(0), z = xeventfd();
+	int ep3 = xepoll(), ep4 = xepoll(), y = xsocket(0);
+
+	watch(ep3, y);
+	watch(ep4, y);
+	unwatch(ep3, y);
+	if (close(ep4))
+		die("close ep4: %s", strerror(errno));
+	watch_dropped(ep4, y);
 
 	watch(ep1, x);
 	watch(ep2, x);
@@ -751,7 +761,7 @@ static int scn_two_epolls_close(void)
 	watch_dropped(ep2, x);
 	watch_dropped(ep2, z);
 	xclose(z);
-	settle();		/* x leaked */
+	settle();		/* x and y leaked */
 	return finish();
 }
 
