@@ -329,7 +329,8 @@ def compare_costs(ctx, scenario, n, rounds, what, limit=3.0, slack_us=5.0, extra
     big = ("--max-fds", 1048576)
     med = collections.defaultdict(list)
     report = ctx.path("cost.untraced.jsonl")
-    r = subprocess.run(scale_argv(ctx, scenario, 5, "-n", n, report=report), timeout=20,
+    r = subprocess.run([str(a) for a in scale_argv(ctx, scenario, 5, "-n", n, report=report)],
+                       timeout=20,
                        stdin=subprocess.DEVNULL, capture_output=True)
     check(r.returncode == 0, f"{scenario} untraced: status {r.returncode}: {r.stderr[-200:]!r}")
     lines = h.read_account(report)
