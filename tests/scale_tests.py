@@ -219,7 +219,7 @@ def leak_scale_sigint(ctx):
     last = h.wait_until(ctx, first_batch_ended, 15, "the leaker did not end 9,000 watches",
                         proc=a)
     # the first batch's checks are under way, the second's due soon
-    ctx.sleep(last + grace + 0.1 - time.time())
+    ctx.sleep(last + grace + 0.02 - time.time())
     sent = time.time()
     took, evs = stop(ft, within=5)
     ctx.log(f"SIGINT {sent - last - grace:.3f}s after the first batch was due: exit in "
