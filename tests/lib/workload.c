@@ -275,6 +275,8 @@ void watch(int epfd, int fd)
 	watch_ev(epfd, fd, EPOLLIN);
 }
 
+static void watch_end(struct fdinfo *f, int epfd, int fd);
+
 void unwatch(int epfd, int fd)
 {
 	struct fdinfo *f;
@@ -285,14 +287,31 @@ void unwatch(int epfd, int fd)
 	f = slot(fd);
 	if (f->state != ST_WATCHED)
 		die("DEL of fd %d that is not watched", fd);
-	if (--f->nwatch == 0) {
-		f->state = ST_UNWATCHED;
-		f->epfd = epfd;
-		rep("{\"ev\":\"watch_end\",\"fd\":%d,\"epfd\":%d,\"ino\":%llu,"
-		    "\"type\":\"%s\",\"mono\":%.6f,\"real\":%.6f}",
-		    fd, epfd, f->ino, f->type, now(CLOCK_MONOTONIC),
-		    now(CLOCK_REALTIME));
-	}
+	if (--f->nwatch == 0)
+		watch_end(f, epfd, fd);
+	pthread_mutex_unlock(&lock);
+}
+
+/* The last watch of fd ended, in epfd: account for it (lock held). */
+static void watch_end(struct fdinfo *f, int epfd, int fd)
+{
+	f->state = ST_UNWATCHED;
+	f->epfd = epfd;
+	rep("{\"ev\":\"watch_end\",\"fd\":%d,\"epfd\":%d,\"ino\":%llu,"
+	    "\"type\":\"%s\",\"mono\":%.6f,\"real\":%.6f}",
+	    fd, epfd, f->ino, f->type, now(CLOCK_MONOTONIC), now(CLOCK_REALTIME));
+}
+
+void watch_dropped(int epfd, int fd)
+{
+	struct fdinfo *f;
+
+	pthread_mutex_lock(&lock);
+	f = slot(fd);
+	if (f->state != ST_WATCHED)
+		die("fd %d dropped from %d is not watched", fd, epfd);
+	if (--f->nwatch == 0)
+		watch_end(f, epfd, fd);
 	pthread_mutex_unlock(&lock);
 }
 

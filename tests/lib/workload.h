@@ -100,6 +100,11 @@ struct fdinfo *slot(int fd);
 void watch_ev(int epfd, int fd, unsigned int events);
 void watch(int epfd, int fd);
 void unwatch(int epfd, int fd);
+/*
+ * epfd, which watched fd, was closed (the caller closed it): that watch
+ * is gone, as a DEL would have ended it.
+ */
+void watch_dropped(int epfd, int fd);
 /* Account for fd having stopped existing (the caller closed it). */
 void gone(int fd, const char *how);
 void xclose(int fd);

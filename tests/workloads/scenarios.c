@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -692,6 +693,135 @@ static int scn_close_noops(void)
 	return finish();
 }
 
+/*
+ * The dup2 and dup3 close_noops lacks: dup3 with invalid flags (EINVAL),
+ * and dup2 onto an fd at or above the soft RLIMIT_NOFILE, lowered after
+ * the fd was opened (EBADF).  Neither closes its newfd: both leaked.
+ */
+#define DUP_HIGH_FD	800
+static int scn_dup_fails(void)
+{
+	int ep = xepoll(), x = xsocket(0), s = xsocket(0), nul = devnull();
+	struct rlimit rl, low;
+
+	watch(ep, x);
+	unwatch(ep, x);
+	if (dup3(nul, x, 0x1234) != -1 || errno != EINVAL)
+		die("dup3 with bad flags: %s", strerror(errno));
+
+	if (dup2(s, DUP_HIGH_FD) != DUP_HIGH_FD)
+		die("dup2 to %d: %s", DUP_HIGH_FD, strerror(errno));
+	close(s);	/* never watched */
+	watch(ep, DUP_HIGH_FD);
+	unwatch(ep, DUP_HIGH_FD);
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		die("getrlimit: %s", strerror(errno));
+	low = rl;
+	low.rlim_cur = 100;
+	if (setrlimit(RLIMIT_NOFILE, &low))
+		die("setrlimit: %s", strerror(errno));
+	if (dup2(nul, DUP_HIGH_FD) != -1 || errno != EBADF)
+		die("dup2 above RLIMIT_NOFILE: %s", strerror(errno));
+	if (dup3(nul, DUP_HIGH_FD, O_CLOEXEC) != -1 || errno != EBADF)
+		die("dup3 above RLIMIT_NOFILE: %s", strerror(errno));
+	settle();
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		die("setrlimit: %s", strerror(errno));
+	return finish();
+}
+
+/*
+ * x in two epoll sets, DEL'd from the first, then the second epoll fd is
+ * closed: that ends x's last watch (x is leaked, last watched by ep2).
+ * z the same, but closed soon after: nothing to flag.  y the same as x,
+ * its second epoll fd closed right after the ADDs, before fdtrace can
+ * have read them.
+ */
+static int scn_two_epolls_close(void)
+{
+	int ep1 = xepoll(), ep2 = xepoll(), x = xsocket(0), z = xeventfd();
+	int ep3 = xepoll(), ep4 = xepoll(), y = xsocket(0);
+
+	watch(ep3, y);
+	watch(ep4, y);
+	unwatch(ep3, y);
+	if (close(ep4))
+		die("close ep4: %s", strerror(errno));
+	watch_dropped(ep4, y);
+
+	watch(ep1, x);
+	watch(ep2, x);
+	watch(ep1, z);
+	watch(ep2, z);
+	unwatch(ep1, x);
+	unwatch(ep1, z);
+	settle();		/* both still in ep2: nothing */
+	if (close(ep2))
+		die("close ep2: %s", strerror(errno));
+	watch_dropped(ep2, x);
+	watch_dropped(ep2, z);
+	xclose(z);
+	settle();		/* x and y leaked */
+	return finish();
+}
+
+/*
+ * The number of a closed fd no epoll watches, though its file is watched
+ * under another number: ADD x to A, close A (x's watch ends with it), dup
+ * x to A's old number, ADD that to B, close x.  Not closed_while_watched:
+ * no epoll set holds x's number.
+ */
+static int scn_cww_renumbered(void)
+{
+	int a = xepoll(), x = xsocket(0), b;
+
+	watch(a, x);
+	if (close(a))
+		die("close: %s", strerror(errno));
+	watch_dropped(a, x);
+	if (dup2(x, a) != a)
+		die("dup2: %s", strerror(errno));
+	b = xepoll();
+	watch(b, a);
+	xclose(x);
+	settle();
+	return finish();	/* a, still watched by b, closed by the exit */
+}
+
+/*
+ * --max-fds 100 full: 100 eventfds stay watched, then 200 pipes' read
+ * ends are added (the kernel cannot track them), deleted and closed, and
+ * 200 new pipes take the same numbers, never watched.  Nothing to flag;
+ * fdtrace counts the 200 watches it could not track ("untracked").
+ */
+static int scn_max_fds_full(void)
+{
+	static int old[200][2], new[200][2];
+	int ep = xepoll(), i;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	for (i = 0; i < 100; i++)
+		watch(ep, xeventfd());
+	for (i = 0; i < 200; i++)
+		xpipe(old[i]);
+	for (i = 0; i < 200; i++) {
+		ev.data.fd = old[i][0];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, old[i][0], &ev))
+			die("EPOLL_CTL_ADD: %s", strerror(errno));
+	}
+	for (i = 0; i < 200; i++)
+		if (epoll_ctl(ep, EPOLL_CTL_DEL, old[i][0], NULL))
+			die("EPOLL_CTL_DEL: %s", strerror(errno));
+	for (i = 0; i < 200; i++)
+		if (close(old[i][0]) || close(old[i][1]))
+			die("close: %s", strerror(errno));
+	rep("{\"ev\":\"untracked\",\"n\":200,\"real\":%.6f}", now(CLOCK_REALTIME));
+	for (i = 0; i < 200; i++)
+		xpipe(new[i]);
+	settle();
+	return finish();
+}
+
 /* an execve that fails closes no close-on-exec fd */
 static int scn_exec_fails(void)
 {
@@ -874,6 +1004,10 @@ static const struct scenario scenarios[] = {
 	{ "two_epolls", scn_two_epolls, "an fd in two epoll sets, DEL'd from one, then both" },
 	{ "failed_add", scn_failed_add, "ADD refused with EEXIST, and with EINVAL after a DEL" },
 	{ "close_noops", scn_close_noops, "dup2(fd, fd), failing dup2/dup3/close_range: all leaked" },
+	{ "dup_fails", scn_dup_fails, "dup3 bad flags, dup2 above RLIMIT_NOFILE: both leaked" },
+	{ "two_epolls_close", scn_two_epolls_close, "in two epoll sets, DEL'd from one, the other closed" },
+	{ "cww_renumbered", scn_cww_renumbered, "close of an fd whose file is watched under another number" },
+	{ "max_fds_full", scn_max_fds_full, "100 watched, 200 untracked pipes, their numbers reused" },
 	{ "exec_fails", scn_exec_fails, "a failed execve closes no close-on-exec fd" },
 	{ "types", scn_types, "timerfd, signalfd, inet socket, eventfd, epoll leaked" },
 	{ "exec_comm", scn_exec_comm, "exec through another name: leaks under the new comm" },
