@@ -1,0 +1,368 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Run fdtrace's real-kernel tests inside Debian's stock kernels, in qemu.
+
+    tests/vm/vmtest.py [--build DIR] [--kernel 6.1]... [--short] [-k SUBSTRING]...
+
+The virtme way: the guest's root is this machine's / over virtio-9p,
+read-only, with tmpfs on /tmp, /run and /dev/shm.  Python, uvloop, the
+build directory and everything else the tests need are there without
+copying anything.  The initramfs is busybox-static, the 9p and virtio
+modules of the kernel it boots, and tests/vm/init.
+
+Kernels are Debian packages (the generic flavour: the cloud one has no
+9p), fetched with `apt-get download` into build/vm/debs/ once and
+unpacked into build/vm/kernels/.  No KVM here: qemu runs under TCG, so
+the selection (SHORT, FULL) leaves out what only measures speed or needs
+minutes of load.
+
+Each run's files are in build/vm/run-<kernel>/: console.log (the serial
+console: boot and test output), tests.log (the test runner's output
+alone, through a second, writable 9p share), and the temporary files of
+the tests that failed.  The last line per kernel is
+`vm KERNEL (RELEASE): N passed, N failed, N skipped in S s`; the exit
+status is 1 if any kernel failed or did not finish.
+"""
+import argparse
+import glob
+import lzma
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+# Debian's generic amd64 kernels, newest ABI first found in the apt lists.
+# 6.1 is Debian 12's own; 6.12 is the newer kernel bookworm ships through
+# its security archive (the same as bookworm-backports).
+KERNELS = {
+    "6.1": r"linux-image-6\.1\.0-(\d+)-amd64-unsigned",
+    "6.12": r"linux-image-6\.12\.(\d+)\+deb12-amd64-unsigned",
+}
+
+# Modules to load, dependencies first (read from each module's .modinfo).
+# 9p needs netfs and, in 6.1, fscache; virtio_pci is a module in 6.1 and
+# built in from 6.12 on.
+ROOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
+
+# What runs in the VM: substrings for run_tests.py -k.  Timing-sensitive
+# or load tests that only measure the host (burst_200k, the
+# node/nginx/redis runs with wrk and redis-benchmark, the long fd count
+# run) stay out: see tests/vm/README.md.
+SHORT = (
+    # the C close paths, traced with -- COMMAND
+    "close", "close_range", "dup2", "dup3", "exec", "exit", "pause_resume",
+    "threads", "fd_reuse",
+    # -p
+    "leak",
+    # lost events, clean detach
+    "lost_events_accounted", "sigint_detaches",
+    # asyncio: the leak and back-pressure
+    "asyncio_remove_reader_leak", "asyncio_backpressure_clean",
+)
+FULL = SHORT + (
+    "rewatch_late", "late_close", "thread_exit", "del_enoent", "del_ebadf",
+    "closed_while_watched", "two_epolls", "failed_add", "close_noops",
+    "exec_fails", "types", "fork_child_close", "untouched", "exec_comm",
+    "text_output", "cmd_exit_status", "cli_errors", "cli_help_version",
+    "sigterm_detaches", "sigint_before_any_event", "duration_stops",
+    "traced_exit_stops", "multiple_pids", "uvloop", "follow_fork",
+    "shared_files", "attach_midflight",
+)
+
+PASS_LINE = re.compile(r"^(\d+) passed, (\d+) failed, (\d+) skipped$")
+
+
+def log(msg):
+    print(f"vmtest: {msg}", flush=True)
+
+
+class VmError(Exception):
+    pass
+
+
+# ---- kernel packages -------------------------------------------------------------
+
+def apt_newest(pattern):
+    r = subprocess.run(["apt-cache", "pkgnames", "linux-image-"],
+                       capture_output=True, text=True)
+    found = [(int(m.group(1)), n) for n in r.stdout.split()
+             if (m := re.fullmatch(pattern, n))]
+    return max(found)[1] if found else None
+
+
+def cached_newest(debs, pattern):
+    found = []
+    for path in glob.glob(os.path.join(debs, "*.deb")):
+        m = re.fullmatch(pattern, os.path.basename(path).split("_")[0])
+        if m:
+            found.append((int(m.group(1)), path))
+    return max(found)[1] if found else None
+
+
+def fetch_kernel(vmdir, kernel):
+    """The .deb of the newest package for `kernel`, downloaded if not cached."""
+    debs = os.path.join(vmdir, "debs")
+    os.makedirs(debs, exist_ok=True)
+    pattern = KERNELS[kernel]
+    name = apt_newest(pattern)
+    if name is None and not cached_newest(debs, pattern):
+        log("no kernel package in the apt lists: apt-get update")
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        name = apt_newest(pattern)
+    if name is None:
+        deb = cached_newest(debs, pattern)
+        if deb:
+            return deb
+        raise VmError(f"no Debian package matches {pattern}")
+    deb = next(iter(glob.glob(os.path.join(debs, f"{glob.escape(name)}_*.deb"))), None)
+    if deb:
+        return deb
+    log(f"apt-get download {name}")
+    for attempt in (1, 2):
+        r = subprocess.run(["apt-get", "download", "-q", name], cwd=debs,
+                           capture_output=True, text=True)
+        deb = next(iter(glob.glob(os.path.join(debs, f"{glob.escape(name)}_*.deb"))), None)
+        if deb:
+            return deb
+        if attempt == 1:    # lists older than the archive: the file is gone
+            subprocess.run(["apt-get", "update", "-qq"], check=False)
+    raise VmError(f"apt-get download {name} failed: {r.stderr.strip()}")
+
+
+def unpack_kernel(vmdir, deb):
+    """Unpack once; returns (vmlinuz, modules dir, release)."""
+    pkg = os.path.basename(deb)[:-len(".deb")]
+    dest = os.path.join(vmdir, "kernels", pkg)
+    if not os.path.exists(os.path.join(dest, ".done")):
+        shutil.rmtree(dest, ignore_errors=True)
+        os.makedirs(dest)
+        subprocess.run(["dpkg-deb", "-x", deb, dest], check=True)
+        open(os.path.join(dest, ".done"), "w").close()
+    vmlinuz = glob.glob(os.path.join(dest, "boot", "vmlinuz-*"))
+    if len(vmlinuz) != 1:
+        raise VmError(f"{deb}: expected one boot/vmlinuz-*, found {vmlinuz}")
+    release = os.path.basename(vmlinuz[0])[len("vmlinuz-"):]
+    return vmlinuz[0], os.path.join(dest, "lib", "modules", release), release
+
+
+# ---- the initramfs ---------------------------------------------------------------
+
+def read_module(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    return lzma.decompress(data) if path.endswith(".xz") else data
+
+
+def module_order(moddir):
+    """[(name, path)] for ROOT_MODULES and their dependencies, dependencies first."""
+    index = {}
+    for path in glob.glob(os.path.join(moddir, "kernel", "**", "*.ko*"), recursive=True):
+        name = re.sub(r"\.ko(\.xz)?$", "", os.path.basename(path)).replace("-", "_")
+        index[name] = path
+    order, seen = [], set()
+
+    def visit(name):
+        if name in seen:
+            return
+        seen.add(name)
+        if name not in index:       # built in
+            return
+        m = re.search(rb"\0depends=([^\0]*)\0", read_module(index[name]))
+        for dep in (m.group(1).decode().split(",") if m and m.group(1) else []):
+            visit(dep.replace("-", "_"))
+        order.append((name, index[name]))
+
+    for name in ROOT_MODULES:
+        visit(name)
+    return order
+
+
+def build_initramfs(vmdir, moddir, release):
+    """busybox, tests/vm/init and the modules, as a gzipped newc cpio."""
+    out = os.path.join(vmdir, "initramfs", f"{release}.cpio.gz")
+    init = os.path.join(HERE, "init")
+    busybox = "/bin/busybox"
+    if (os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(init)
+            and os.path.getmtime(out) > os.path.getmtime(busybox)):
+        return out
+    if not shutil.which("cpio"):
+        raise VmError("cpio is missing (scripts/install-deps.sh test installs it)")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    tree = out + ".d"
+    shutil.rmtree(tree, ignore_errors=True)
+    for d in ("bin", "dev", "proc", "sys", "newroot", "modules"):
+        os.makedirs(os.path.join(tree, d))
+    shutil.copy(busybox, os.path.join(tree, "bin", "busybox"))
+    shutil.copy(init, os.path.join(tree, "init"))
+    os.chmod(os.path.join(tree, "init"), 0o755)
+    names = []
+    for name, path in module_order(moddir):
+        with open(os.path.join(tree, "modules", f"{name}.ko"), "wb") as f:
+            f.write(read_module(path))
+        names.append(name)
+    with open(os.path.join(tree, "modules", "order"), "w") as f:
+        f.write("\n".join(names) + "\n")
+    files = subprocess.run(["find", "."], cwd=tree, capture_output=True, text=True,
+                           check=True).stdout
+    cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"], cwd=tree,
+                          input=files.encode(), capture_output=True, check=True).stdout
+    import gzip
+    with open(out + ".tmp", "wb") as f:
+        f.write(gzip.compress(cpio, 6))
+    os.replace(out + ".tmp", out)
+    shutil.rmtree(tree, ignore_errors=True)
+    return out
+
+
+# ---- one VM run ------------------------------------------------------------------
+
+def run_kernel(kernel, build, selection, timeout, vmdir=None, smp=2, mem="2G",
+               echo=None):
+    """
+    Boot `kernel`, run run_tests.py -k SELECTION... inside, power off.
+    Returns a dict: kernel, release, passed, failed, skipped, failures
+    (names), seconds, error (None, or why there is no result line).
+    echo(line) gets each line of the serial console as it comes.
+    """
+    build = os.path.abspath(build)
+    vmdir = vmdir or os.path.join(build, "vm")
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        raise VmError("qemu-system-x86_64 is missing (scripts/install-deps.sh test installs it)")
+    deb = fetch_kernel(vmdir, kernel)
+    vmlinuz, moddir, release = unpack_kernel(vmdir, deb)
+    initrd = build_initramfs(vmdir, moddir, release)
+
+    run = os.path.join(vmdir, f"run-{kernel}")
+    shutil.rmtree(run, ignore_errors=True)
+    os.makedirs(run)
+    argv = [sys.executable if sys.executable.startswith("/usr/bin/") else "/usr/bin/python3",
+            os.path.join(ROOT, "tests", "run_tests.py"), "--build", build]
+    for k in selection:
+        argv += ["-k", k]
+    # run.sh runs in the guest's root (this machine's /), from the
+    # writable share mounted on /tmp/vmout.
+    with open(os.path.join(run, "run.sh"), "w") as f:
+        f.write(f"""#!/bin/sh
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/tmp PYTHONDONTWRITEBYTECODE=1 TMPDIR=/tmp LANG=C.UTF-8
+cd {shlex.quote(ROOT)}
+echo "vm-run: kernel $(uname -r), $(nproc) CPUs"
+({shlex.join(argv)}; echo $? > /tmp/vmout/status) 2>&1 | tee /tmp/vmout/tests.log
+# the failed tests' files, which run_tests.py keeps
+for d in /tmp/fdtrace-tests.*; do [ -d "$d" ] && cp -a "$d" /tmp/vmout/; done
+echo "vm-run: done"
+""")
+    console = os.path.join(run, "console.log")
+    cmd = [qemu, "-machine", "q35", "-accel", "tcg", "-cpu", "max",
+           "-smp", str(smp), "-m", mem,
+           "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
+           "-kernel", vmlinuz, "-initrd", initrd,
+           "-append", "console=ttyS0 loglevel=4 panic=-1 rdinit=/init",
+           "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+           "-virtfs", f"local,path={run},mount_tag=vmout,security_model=none,multidevs=remap"]
+    t0 = time.time()
+    error = None
+    with open(console, "w") as con:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(p.stdout, selectors.EVENT_READ)
+        buf = b""
+        while True:
+            left = t0 + timeout - time.time()
+            if left <= 0:
+                error = f"timed out after {timeout}s: qemu killed"
+                p.kill()
+                break
+            if not sel.select(min(left, 5)):
+                continue
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            con.write(chunk.decode(errors="replace"))
+            con.flush()
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                if echo:
+                    echo(line.decode(errors="replace").rstrip("\r"))
+        p.wait()
+        sel.close()
+        p.stdout.close()
+    took = time.time() - t0
+
+    res = {"kernel": kernel, "release": release, "passed": 0, "failed": 0, "skipped": 0,
+           "failures": [], "seconds": took, "error": error, "run": run}
+    try:
+        with open(os.path.join(run, "tests.log")) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
+        m = re.match(r"^FAIL (\S+)", line)
+        if m:
+            res["failures"].append(m.group(1))
+    m = next((m for line in reversed(lines) if (m := PASS_LINE.match(line))), None)
+    if m:
+        res["passed"], res["failed"], res["skipped"] = map(int, m.groups())
+    elif not error:
+        res["error"] = (f"no result line (qemu exited {p.returncode}); "
+                        f"see {console}")
+    return res
+
+
+def describe(res):
+    s = (f"vm {res['kernel']} ({res['release']}): {res['passed']} passed, "
+         f"{res['failed']} failed, {res['skipped']} skipped in {res['seconds']:.0f}s")
+    if res["failures"]:
+        s += "; failed: " + ", ".join(res["failures"])
+    if res["error"]:
+        s += f"; {res['error']}"
+    return s
+
+
+def ok(res):
+    return not res["error"] and not res["failed"] and res["passed"] > 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Run fdtrace's tests in qemu on Debian's kernels.")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="build directory")
+    ap.add_argument("--kernel", action="append", choices=sorted(KERNELS),
+                    help="a kernel to boot (repeatable; default: all)")
+    ap.add_argument("--short", action="store_true", help="the short selection (make test's)")
+    ap.add_argument("-k", action="append", metavar="SUBSTRING",
+                    help="run these tests instead of the selection (as run_tests.py -k)")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds per kernel, then qemu is killed")
+    ap.add_argument("--smp", type=int, default=2)
+    ap.add_argument("-q", "--quiet", action="store_true", help="do not echo the console")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("vmtest: needs root (apt-get, and the guest reads / as root)", file=sys.stderr)
+        return 2
+    selection = args.k or (SHORT if args.short else FULL)
+    results = []
+    for kernel in args.kernel or list(KERNELS):
+        log(f"kernel {kernel}")
+        try:
+            res = run_kernel(kernel, args.build, selection, args.timeout, smp=args.smp,
+                             echo=None if args.quiet else (lambda l: print(f"  {l}", flush=True)))
+        except (VmError, subprocess.CalledProcessError) as e:
+            res = {"kernel": kernel, "release": "?", "passed": 0, "failed": 0, "skipped": 0,
+                   "failures": [], "seconds": 0, "error": str(e)}
+        results.append(res)
+    for res in results:
+        print(describe(res), flush=True)
+    return 0 if all(ok(r) for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
