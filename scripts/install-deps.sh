@@ -5,7 +5,8 @@
 set -eu
 
 BUILD_PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc pkg-config python3"
-TEST_PKGS="python3-uvloop nodejs nginx-light redis-server redis-tools wrk strace bpftrace"
+TEST_PKGS="python3-uvloop nodejs nginx-light redis-server redis-tools wrk strace bpftrace
+           qemu-system-x86 busybox-static cpio"
 
 case "${1:-build}" in
 build) want="$BUILD_PKGS" ;;

@@ -12,9 +12,9 @@ modules of the kernel it boots, and tests/vm/init.
 
 Kernels are Debian packages (the generic flavour: the cloud one has no
 9p), fetched with `apt-get download` into build/vm/debs/ once and
-unpacked into build/vm/kernels/.  No KVM here: qemu runs under TCG, so
-the selection (SHORT, FULL) leaves out what only measures speed or needs
-minutes of load.
+unpacked into build/vm/kernels/.  No KVM here: qemu runs under TCG.
+The full run is every test but EXCLUDED (speed floors TCG cannot reach);
+the short one (--short, make test's) is SHORT.
 
 Each run's files are in build/vm/run-<kernel>/: console.log (the serial
 console: boot and test output), tests.log (the test runner's output
@@ -50,32 +50,40 @@ KERNELS = {
 # built in from 6.12 on.
 ROOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
 
-# What runs in the VM: substrings for run_tests.py -k.  Timing-sensitive
-# or load tests that only measure the host (burst_200k, the
-# node/nginx/redis runs with wrk and redis-benchmark, the long fd count
-# run) stay out: see tests/vm/README.md.
+# What runs in the VM.  SHORT (make test's vm_kernel_* tests) are
+# substrings for run_tests.py -k: the C close paths, -p, clean detach,
+# lost events, the asyncio leak and back-pressure.  The full run (make
+# vmtest) is every test but EXCLUDED.
 SHORT = (
-    # the C close paths, traced with -- COMMAND
     "close", "close_range", "dup2", "dup3", "exec", "exit", "pause_resume",
-    "threads", "fd_reuse",
-    # -p
-    "leak",
-    # lost events, clean detach
-    "lost_events_accounted", "sigint_detaches",
-    # asyncio: the leak and back-pressure
+    "threads", "fd_reuse", "leak", "lost_events_accounted", "sigint_detaches",
     "asyncio_remove_reader_leak", "asyncio_backpressure_clean",
 )
-FULL = SHORT + (
-    "rewatch_late", "late_close", "thread_exit", "del_enoent", "del_ebadf",
-    "closed_while_watched", "two_epolls", "failed_add", "close_noops",
-    "exec_fails", "types", "fork_child_close", "untouched", "exec_comm",
-    "text_output", "cmd_exit_status", "cli_errors", "cli_help_version",
-    "sigterm_detaches", "sigint_before_any_event", "duration_stops",
-    "traced_exit_stops", "multiple_pids", "uvloop", "follow_fork",
-    "shared_files", "attach_midflight",
-)
+EXCLUDED = {
+    # runtime_tests.py wants >= 2000 connections in wrk's 3 s run; node
+    # (V8's JIT code, emulated) served 323 under TCG, 89 requests/s.  The
+    # check measures the machine, not fdtrace: everything else about the
+    # run (no finding, one ended watch per connection) held.
+    "node_http_short_connections": "a speed floor (2000 connections in 3 s) TCG cannot reach",
+    "vm_kernel_": "no VM inside the VM",
+}
 
 PASS_LINE = re.compile(r"^(\d+) passed, (\d+) failed, (\d+) skipped$")
+
+
+def full_selection(build):
+    """Every test run_tests.py lists, less EXCLUDED, as -k arguments."""
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "run_tests.py"),
+                        "--build", build, "--list"], capture_output=True, text=True)
+    names = [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+    if r.returncode or not names:
+        raise VmError(f"run_tests.py --list failed: {r.stderr.strip()}")
+    keep = [n for n in names if not any(n.startswith(x) for x in EXCLUDED)]
+    # -k matches substrings: a kept name must not pull an excluded test back in
+    for n in names:
+        if n not in keep and any(k in n for k in keep):
+            raise VmError(f"-k cannot leave out {n}: a kept test's name is part of it")
+    return keep
 
 
 def log(msg):
@@ -251,7 +259,7 @@ def run_kernel(kernel, build, selection, timeout, vmdir=None, smp=2, mem="2G",
     with open(os.path.join(run, "run.sh"), "w") as f:
         f.write(f"""#!/bin/sh
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export HOME=/tmp PYTHONDONTWRITEBYTECODE=1 TMPDIR=/tmp LANG=C.UTF-8
+export HOME=/tmp PYTHONDONTWRITEBYTECODE=1 TMPDIR=/tmp LANG=C.UTF-8 FDTRACE_IN_VM=1
 cd {shlex.quote(ROOT)}
 echo "vm-run: kernel $(uname -r), $(nproc) CPUs"
 ({shlex.join(argv)}; echo $? > /tmp/vmout/status) 2>&1 | tee /tmp/vmout/tests.log
@@ -307,7 +315,7 @@ echo "vm-run: done"
     except FileNotFoundError:
         lines = []
     for line in lines:
-        m = re.match(r"^FAIL (\S+)", line)
+        m = re.match(r"^FAIL (\w+)", line)
         if m:
             res["failures"].append(m.group(1))
     m = next((m for line in reversed(lines) if (m := PASS_LINE.match(line))), None)
@@ -348,7 +356,13 @@ def main():
     if os.geteuid() != 0:
         print("vmtest: needs root (apt-get, and the guest reads / as root)", file=sys.stderr)
         return 2
-    selection = args.k or (SHORT if args.short else FULL)
+    try:
+        selection = args.k or (SHORT if args.short else full_selection(args.build))
+    except VmError as e:
+        print(f"vmtest: {e}", file=sys.stderr)
+        return 1
+    if not args.k and not args.short:
+        log("left out: " + "; ".join(f"{n}: {why}" for n, why in EXCLUDED.items()))
     results = []
     for kernel in args.kernel or list(KERNELS):
         log(f"kernel {kernel}")
