@@ -25,17 +25,22 @@ status is 1 if any kernel failed or did not finish.
 """
 import argparse
 import glob
+import gzip
 import lzma
 import os
 import re
+import selectors
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+INIT = os.path.join(HERE, "init")
+BUSYBOX = "/bin/busybox"        # busybox-static: the initramfs has no libc
 
 # Debian's generic amd64 kernels, newest ABI first found in the apt lists.
 # 6.1 is Debian 12's own; 6.12 is the newer kernel bookworm ships through
@@ -143,20 +148,36 @@ def fetch_kernel(vmdir, kernel):
     raise VmError(f"apt-get download {name} failed: {r.stderr.strip()}")
 
 
-def unpack_kernel(vmdir, deb):
-    """Unpack once; returns (vmlinuz, modules dir, release)."""
+def prepare_kernel(vmdir, deb):
+    """
+    (vmlinuz, initramfs, release) for the package `deb`, kept in
+    build/vm/kernels/PACKAGE/.  The unpacked package (500 MB, nearly all
+    modules) is removed once the initramfs has the few modules it needs.
+    """
     pkg = os.path.basename(deb)[:-len(".deb")]
     dest = os.path.join(vmdir, "kernels", pkg)
-    if not os.path.exists(os.path.join(dest, ".done")):
-        shutil.rmtree(dest, ignore_errors=True)
+    initrd = os.path.join(dest, "initramfs.cpio.gz")
+    vmlinuz = glob.glob(os.path.join(dest, "vmlinuz-*"))
+    newest_input = max(os.path.getmtime(p) for p in (INIT, BUSYBOX, deb, __file__))
+    if len(vmlinuz) == 1 and os.path.exists(initrd) and os.path.getmtime(initrd) > newest_input:
+        return vmlinuz[0], initrd, os.path.basename(vmlinuz[0])[len("vmlinuz-"):]
+    shutil.rmtree(dest, ignore_errors=True)
+    tree = dest + ".unpacked"
+    shutil.rmtree(tree, ignore_errors=True)
+    os.makedirs(tree)
+    try:
+        subprocess.run(["dpkg-deb", "-x", deb, tree], check=True)
+        found = glob.glob(os.path.join(tree, "boot", "vmlinuz-*"))
+        if len(found) != 1:
+            raise VmError(f"{deb}: expected one boot/vmlinuz-*, found {found}")
+        release = os.path.basename(found[0])[len("vmlinuz-"):]
         os.makedirs(dest)
-        subprocess.run(["dpkg-deb", "-x", deb, dest], check=True)
-        open(os.path.join(dest, ".done"), "w").close()
-    vmlinuz = glob.glob(os.path.join(dest, "boot", "vmlinuz-*"))
-    if len(vmlinuz) != 1:
-        raise VmError(f"{deb}: expected one boot/vmlinuz-*, found {vmlinuz}")
-    release = os.path.basename(vmlinuz[0])[len("vmlinuz-"):]
-    return vmlinuz[0], os.path.join(dest, "lib", "modules", release), release
+        build_initramfs(os.path.join(tree, "lib", "modules", release), initrd + ".tmp")
+        shutil.copy(found[0], dest)
+        os.replace(initrd + ".tmp", initrd)
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    return os.path.join(dest, f"vmlinuz-{release}"), initrd, release
 
 
 # ---- the initramfs ---------------------------------------------------------------
@@ -191,23 +212,20 @@ def module_order(moddir):
     return order
 
 
-def build_initramfs(vmdir, moddir, release):
-    """busybox, tests/vm/init and the modules, as a gzipped newc cpio."""
-    out = os.path.join(vmdir, "initramfs", f"{release}.cpio.gz")
-    init = os.path.join(HERE, "init")
-    busybox = "/bin/busybox"
-    if (os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(init)
-            and os.path.getmtime(out) > os.path.getmtime(busybox)):
-        return out
+def build_initramfs(moddir, out):
+    """busybox, tests/vm/init and the modules, as a gzipped newc cpio in `out`."""
     if not shutil.which("cpio"):
         raise VmError("cpio is missing (scripts/install-deps.sh test installs it)")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
+    ldd = subprocess.run(["ldd", BUSYBOX], capture_output=True, text=True)
+    if ldd.returncode == 0:
+        raise VmError(f"{BUSYBOX} is not static: the initramfs has no libc "
+                      "(Debian's busybox-static is)")
     tree = out + ".d"
     shutil.rmtree(tree, ignore_errors=True)
     for d in ("bin", "dev", "proc", "sys", "newroot", "modules"):
         os.makedirs(os.path.join(tree, d))
-    shutil.copy(busybox, os.path.join(tree, "bin", "busybox"))
-    shutil.copy(init, os.path.join(tree, "init"))
+    shutil.copy(BUSYBOX, os.path.join(tree, "bin", "busybox"))
+    shutil.copy(INIT, os.path.join(tree, "init"))
     os.chmod(os.path.join(tree, "init"), 0o755)
     names = []
     for name, path in module_order(moddir):
@@ -220,15 +238,36 @@ def build_initramfs(vmdir, moddir, release):
                            check=True).stdout
     cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet", "-R", "0:0"], cwd=tree,
                           input=files.encode(), capture_output=True, check=True).stdout
-    import gzip
-    with open(out + ".tmp", "wb") as f:
+    with open(out, "wb") as f:
         f.write(gzip.compress(cpio, 6))
-    os.replace(out + ".tmp", out)
     shutil.rmtree(tree, ignore_errors=True)
-    return out
 
 
 # ---- one VM run ------------------------------------------------------------------
+
+def pump(p, con, timeout, echo):
+    """Copy qemu's serial console to `con` (and echo) until it exits or time is up."""
+    deadline = time.time() + timeout
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    buf = b""
+    while True:
+        left = deadline - time.time()
+        if left <= 0:
+            return f"timed out after {timeout}s: qemu killed"
+        if not sel.select(min(left, 5)):
+            continue
+        chunk = os.read(p.stdout.fileno(), 65536)
+        if not chunk:
+            return None
+        con.write(chunk.decode(errors="replace"))
+        con.flush()
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if echo:
+                echo(line.decode(errors="replace").rstrip("\r"))
+
 
 def run_kernel(kernel, build, selection, timeout, vmdir=None, smp=2, mem="2G",
                echo=None):
@@ -244,8 +283,7 @@ def run_kernel(kernel, build, selection, timeout, vmdir=None, smp=2, mem="2G",
     if not qemu:
         raise VmError("qemu-system-x86_64 is missing (scripts/install-deps.sh test installs it)")
     deb = fetch_kernel(vmdir, kernel)
-    vmlinuz, moddir, release = unpack_kernel(vmdir, deb)
-    initrd = build_initramfs(vmdir, moddir, release)
+    vmlinuz, initrd, release = prepare_kernel(vmdir, deb)
 
     run = os.path.join(vmdir, f"run-{kernel}")
     shutil.rmtree(run, ignore_errors=True)
@@ -280,31 +318,13 @@ echo "vm-run: done"
     with open(console, "w") as con:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, start_new_session=True)
-        import selectors
-        sel = selectors.DefaultSelector()
-        sel.register(p.stdout, selectors.EVENT_READ)
-        buf = b""
-        while True:
-            left = t0 + timeout - time.time()
-            if left <= 0:
-                error = f"timed out after {timeout}s: qemu killed"
+        try:
+            error = pump(p, con, timeout, echo)
+        finally:
+            if p.poll() is None:
                 p.kill()
-                break
-            if not sel.select(min(left, 5)):
-                continue
-            chunk = os.read(p.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            con.write(chunk.decode(errors="replace"))
-            con.flush()
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                if echo:
-                    echo(line.decode(errors="replace").rstrip("\r"))
-        p.wait()
-        sel.close()
-        p.stdout.close()
+            p.wait()
+            p.stdout.close()
     took = time.time() - t0
 
     res = {"kernel": kernel, "release": release, "passed": 0, "failed": 0, "skipped": 0,
@@ -324,6 +344,13 @@ echo "vm-run: done"
     elif not error:
         res["error"] = (f"no result line (qemu exited {p.returncode}); "
                         f"see {console}")
+    try:
+        with open(os.path.join(run, "status")) as f:
+            status = int(f.read().strip() or -1)
+    except (FileNotFoundError, ValueError):
+        status = None
+    if m and status and not res["failed"] and not res["error"]:
+        res["error"] = f"run_tests.py exited {status} with no failure counted"
     return res
 
 
@@ -353,6 +380,9 @@ def main():
     ap.add_argument("--smp", type=int, default=2)
     ap.add_argument("-q", "--quiet", action="store_true", help="do not echo the console")
     args = ap.parse_args()
+    # qemu runs in a session of its own: SIGTERM and Ctrl-C must pass
+    # through run_kernel()'s cleanup to kill it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if os.geteuid() != 0:
         print("vmtest: needs root (apt-get, and the guest reads / as root)", file=sys.stderr)
         return 2
