@@ -117,6 +117,14 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory -C bench OUTPUT=$(abspath $(OUTPUT))/bench
 
+# fdtrace's tests inside Debian's 6.1 and 6.12 kernels, in qemu (TCG):
+# tests/vm/vmtest.py.  Kernel packages are cached in $(OUTPUT)/vm.
+.PHONY: vmtest
+vmtest: DEPS = test
+vmtest: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/vm/vmtest.py --build $(OUTPUT)
+
 # Regenerate the committed vmlinux.h from the running kernel's BTF.
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
