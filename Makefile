@@ -37,7 +37,7 @@ TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS  := $(patsubst tests/workloads/%.c,$(OUTPUT)/tests/%,$(WORKLOAD_SRCS))
-UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output
+UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output $(OUTPUT)/tests/test_record
 
 .DELETE_ON_ERROR:
 .PHONY: all deps demo test unit-test clean vmlinux bench install FORCE
@@ -84,6 +84,10 @@ $(OUTPUT)/tests/test_matcher: tests/test_matcher.c $(CORE_OBJS) | $(OUTPUT)/test
 $(OUTPUT)/tests/test_output: tests/test_output.c $(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/output.c src/json_writer.c src/clock.c) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
+
+$(OUTPUT)/tests/test_record: tests/test_record.c $(CORE_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
 
 # Every workload links the helpers in tests/lib, compiled once.
 WORKLOAD_LIB := $(OUTPUT)/obj/tests_lib_workload.o
