@@ -216,39 +216,42 @@ struct record_reader *record_reader__open_mem(const void *buf, size_t len,
 	return reader_start(rr, errbuf, errlen);
 }
 
-/* Smallest size of an entry of each type; 0: no such type. */
-static size_t min_size(__u32 type)
+/*
+ * Every type a recording may hold: its struct's size, and whether an
+ * entry must be exactly that (userspace records of this format version)
+ * or may be longer (kernel records: a later ABI appends fields, and the
+ * engine takes them as they are).
+ */
+static const struct {
+	__u32 type;
+	__u32 size;
+	bool fixed;
+} types[] = {
+	{ FDT_REC_EPOLL_CTL,	sizeof(struct fdt_rec_epoll_ctl),	false },
+	{ FDT_REC_CLOSE,	sizeof(struct fdt_rec_close),		false },
+	{ FDT_REC_EXEC,		sizeof(struct fdt_rec_proc),		false },
+	{ FDT_REC_EXIT,		sizeof(struct fdt_rec_proc),		false },
+	{ FDT_REC_FORK,		sizeof(struct fdt_rec_proc),		false },
+	{ FDT_REC_WATCH_SEED,	sizeof(struct fdt_rec_watch_seed),	false },
+	{ RECORD_TICK,		sizeof(struct record_tick),		true },
+	{ RECORD_VERIFY,	sizeof(struct record_verify),		true },
+	{ RECORD_PROC,		sizeof(struct record_proc),		false },
+	{ RECORD_LOST,		sizeof(struct record_lost),		true },
+	{ RECORD_SET_PROC_LOST,	sizeof(struct record_lost),		true },
+	{ RECORD_DROP,		sizeof(struct record_tick),		true },
+	{ RECORD_FINISH,	sizeof(struct record_tick),		true },
+	{ RECORD_ADD_PID,	sizeof(struct record_add_pid),		true },
+	{ RECORD_START,		sizeof(struct record_start),		false },
+	{ RECORD_WARN,		sizeof(struct record_warn),		true },
+};
+
+/* Index into types[], or -1: no such type. */
+static int type_idx(__u32 type)
 {
-	switch (type) {
-	case FDT_REC_EPOLL_CTL:
-		return sizeof(struct fdt_rec_epoll_ctl);
-	case FDT_REC_CLOSE:
-		return sizeof(struct fdt_rec_close);
-	case FDT_REC_EXEC:
-	case FDT_REC_EXIT:
-	case FDT_REC_FORK:
-		return sizeof(struct fdt_rec_proc);
-	case FDT_REC_WATCH_SEED:
-		return sizeof(struct fdt_rec_watch_seed);
-	case RECORD_TICK:
-	case RECORD_DROP:
-	case RECORD_FINISH:
-		return sizeof(struct record_tick);
-	case RECORD_VERIFY:
-		return sizeof(struct record_verify);
-	case RECORD_PROC:
-		return sizeof(struct record_proc);
-	case RECORD_LOST:
-	case RECORD_SET_PROC_LOST:
-		return sizeof(struct record_lost);
-	case RECORD_ADD_PID:
-		return sizeof(struct record_add_pid);
-	case RECORD_START:
-		return sizeof(struct record_start);
-	case RECORD_WARN:
-		return sizeof(struct record_warn);
-	}
-	return 0;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (types[i].type == type)
+			return i;
+	return -1;
 }
 
 int record_proc__parse(const void *rec, size_t size, struct record_proc_view *v)
@@ -286,21 +289,6 @@ static int check_entry(struct record_reader *rr, const unsigned char *e, size_t 
 {
 	__u64 off = rr->entry_off;
 
-	switch (type) {
-	case RECORD_TICK:
-	case RECORD_DROP:
-	case RECORD_FINISH:
-	case RECORD_VERIFY:
-	case RECORD_LOST:
-	case RECORD_SET_PROC_LOST:
-	case RECORD_ADD_PID:
-	case RECORD_WARN:
-		/* fixed size: a longer one is not of this format version */
-		if (size != min_size(type))
-			return fail(rr, -EBADMSG, "offset %llu: record type %u of size %zu, want %zu",
-				    (unsigned long long)off, type, size, min_size(type));
-		break;
-	}
 	switch (type) {
 	case RECORD_VERIFY: {
 		struct record_verify v;
@@ -354,7 +342,7 @@ int record_reader__next(struct record_reader *rr, const void **rec, size_t *size
 {
 	struct fdt_rec_hdr h;
 	ssize_t avail;
-	size_t min;
+	int t;
 
 	if (!rr || !rec || !size)
 		return -EINVAL;
@@ -380,13 +368,14 @@ int record_reader__next(struct record_reader *rr, const void **rec, size_t *size
 	if (h.size > RECORD_MAX_SIZE)
 		return fail(rr, -EBADMSG, "offset %llu: record size %u is over the %u byte bound",
 			    (unsigned long long)rr->entry_off, h.size, RECORD_MAX_SIZE);
-	min = min_size(h.type);
-	if (!min)
+	t = type_idx(h.type);
+	if (t < 0)
 		return fail(rr, -EBADMSG, "offset %llu: unknown record type %u",
 			    (unsigned long long)rr->entry_off, h.type);
-	if (h.size < min)
-		return fail(rr, -EBADMSG, "offset %llu: record type %u of size %u, want at least %zu",
-			    (unsigned long long)rr->entry_off, h.type, h.size, min);
+	if (h.size < types[t].size || (types[t].fixed && h.size != types[t].size))
+		return fail(rr, -EBADMSG, "offset %llu: record type %u of size %u, want %s%u",
+			    (unsigned long long)rr->entry_off, h.type, h.size,
+			    types[t].fixed ? "" : "at least ", types[t].size);
 	avail = ensure(rr, h.size);
 	if (avail < 0)
 		return fail(rr, avail, "offset %llu: cannot read: %s",
