@@ -245,6 +245,8 @@ static const struct {
 	{ RECORD_WARN,		sizeof(struct record_warn),		true },
 };
 
+_Static_assert(FDT_REC_MAX == 7, "a new kernel record type needs its row in types[]");
+
 /* Index into types[], or -1: no such type. */
 static int type_idx(__u32 type)
 {
