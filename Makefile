@@ -29,17 +29,18 @@ endif
 
 # The matching engine and output never link libbpf: tests and offline
 # tools use them on their own.
-CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/output.c src/json_writer.c src/clock.c
+CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/output.c src/json_writer.c src/clock.c \
+	      src/record.c src/record_reader.c src/replay.c
 TOOL_SRCS  := src/fdtrace.c src/live.c src/env.c src/tracer.c src/procfs.c src/command.c
 CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
 TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS  := $(patsubst tests/workloads/%.c,$(OUTPUT)/tests/%,$(WORKLOAD_SRCS))
-UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output
+UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output $(OUTPUT)/tests/test_record
 
 .DELETE_ON_ERROR:
-.PHONY: all deps demo test unit-test clean vmlinux bench install FORCE
+.PHONY: all deps demo test unit-test clean vmlinux bench install fuzz fuzz-build FORCE
 
 all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS)
 
@@ -84,6 +85,35 @@ $(OUTPUT)/tests/test_output: tests/test_output.c $(patsubst src/%.c,$(OUTPUT)/ob
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
 
+$(OUTPUT)/tests/test_record: tests/test_record.c $(CORE_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
+
+# The recording reader's fuzz target (libFuzzer, ASan, UBSan), built from
+# source with clang: only by fuzz-build, fuzz and test, so that `make`
+# needs no libFuzzer.  FUZZ_SECONDS for `make fuzz`.
+FUZZ_SECONDS ?= 300
+# room for the largest START record (1024 targets)
+FUZZ_MAX_LEN ?= 32768
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-Wall -Wextra -Werror -std=gnu11
+FUZZ_BIN   := $(OUTPUT)/tests/fuzz_record
+
+# One clang call for all sources: its headers are listed, not tracked.
+$(FUZZ_BIN): tests/fuzz_record.c $(CORE_SRCS) $(wildcard src/*.h) bpf/fdtrace.h | $(OUTPUT)/tests
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) $< $(CORE_SRCS) -o $@
+
+fuzz-build: $(FUZZ_BIN)
+
+# New inputs go to $(OUTPUT)/fuzz-corpus; the committed seeds stay as they are.
+fuzz: DEPS = test
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_BIN)
+	$(Q)mkdir -p $(OUTPUT)/fuzz-corpus $(OUTPUT)/fuzz-artifacts
+	$(Q)$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -artifact_prefix=$(OUTPUT)/fuzz-artifacts/ \
+		$(OUTPUT)/fuzz-corpus tests/fuzz/corpus
+
 # Every workload links the helpers in tests/lib, compiled once.
 WORKLOAD_LIB := $(OUTPUT)/obj/tests_lib_workload.o
 
@@ -104,7 +134,7 @@ unit-test: $(UNIT_TESTS)
 
 test: DEPS = test
 test: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all fuzz-build
 	$(Q)$(PYTHON) tests/run_tests.py --build $(OUTPUT)
 
 demo: DEPS = build
