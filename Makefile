@@ -63,7 +63,7 @@ $(OUTPUT)/version.h: FORCE | $(OUTPUT)
 	$(Q)printf '#define FDTRACE_VERSION "%s"\n#define FDTRACE_COMMIT "%s"\n' '$(VERSION)' '$(COMMIT)' > $@.tmp
 	$(Q)cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
-$(OUTPUT)/obj/env.o $(OUTPUT)/obj/live.o: $(OUTPUT)/version.h
+$(OUTPUT)/obj/env.o $(OUTPUT)/obj/live.o $(OUTPUT)/obj/replay.o: $(OUTPUT)/version.h
 
 # tracer.c includes the skeleton: it must exist before its dependency
 # file does.

@@ -22,6 +22,7 @@ static const char doc[] =
 "\n"
 "USAGE: fdtrace [OPTIONS] -p PID[,PID...]\n"
 "       fdtrace [OPTIONS] -- COMMAND [ARG...]\n"
+"       fdtrace [OPTIONS] -r FILE\n"
 "\n"
 "EXAMPLES:\n"
 "  fdtrace -p 4242               # trace a running server until Ctrl-C\n"
@@ -29,6 +30,9 @@ static const char doc[] =
 "  fdtrace -j -d 60 -p 4242      # JSON Lines for one minute\n"
 "  fdtrace -f -- python3 app.py  # run a command (and its children) traced;\n"
 "                                # exit with its exit status\n"
+"  fdtrace -w app.fdt -p 4242    # trace, and record everything to app.fdt\n"
+"  fdtrace -r app.fdt -g 30      # later, anywhere, no root: what if the grace\n"
+"                                # had been 30 s?\n"
 "\v"
 "SECONDS are plain decimal numbers with an optional fraction: 5, 0.25.\n"
 "\n"
@@ -55,6 +59,7 @@ enum {
 	OPT_MAX_PROCS,
 	OPT_USAGE,
 	OPT_PAUSE_GRACE,
+	OPT_FORCE,
 };
 
 static const struct argp_option options[] = {
@@ -73,13 +78,20 @@ static const struct argp_option options[] = {
 	{ "json", 'j', NULL, 0, "JSON Lines on stdout", 2 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's debug output", 2 },
 
-	{ NULL, 0, NULL, 0, "Limits:", 3 },
+	{ NULL, 0, NULL, 0, "Record and replay:", 3 },
+	{ "write", 'w', "FILE", 0, "Also record everything the analysis needs to FILE (mode 0600; "
+	  "never an existing file)", 3 },
+	{ "force", OPT_FORCE, NULL, 0, "With -w, replace FILE if it is a regular file", 3 },
+	{ "read", 'r', "FILE", 0, "Analyse a recording instead of tracing: no root needed; -g and "
+	  "--pause-grace decide anew", 3 },
+
+	{ NULL, 0, NULL, 0, "Limits:", 4 },
 	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Most processes traced at once; -f follows no more children "
-	  "beyond it (default " STR(DEFAULT_MAX_PIDS) ", at most " STR(MAX_MAX_PIDS) ")", 3 },
+	  "beyond it (default " STR(DEFAULT_MAX_PIDS) ", at most " STR(MAX_MAX_PIDS) ")", 4 },
 	{ "max-fds", OPT_MAX_FDS, "N", 0, "Most fds tracked at once in the kernel (default: the targets' "
-	  "fd limits, at least " STR(DEFAULT_MAX_FDS) "; at most " STR(MAX_TRACKED_FDS) ")", 3 },
+	  "fd limits, at least " STR(DEFAULT_MAX_FDS) "; at most " STR(MAX_TRACKED_FDS) ")", 4 },
 	{ "ringbuf-size", OPT_RINGBUF, "KIB", 0, "Ring buffer size in KiB, a power of two from 4 to "
-	  STR(MAX_RINGBUF_KIB) " (default " STR(DEFAULT_RINGBUF_KIB) ")", 3 },
+	  STR(MAX_RINGBUF_KIB) " (default " STR(DEFAULT_RINGBUF_KIB) ")", 4 },
 
 	{ NULL, 0, NULL, 0, "Help:", -1 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
@@ -236,12 +248,24 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			fail(state, "invalid duration '%s': give seconds above 0, up to "
 			     STR(MAX_SECONDS) ", e.g. 60 or 0.5", arg);
 		break;
+	case 'w':
+		env->write_path = arg;
+		break;
+	case 'r':
+		env->read_path = arg;
+		env->mode = MODE_REPLAY;
+		break;
+	case OPT_FORCE:
+		env->force = true;
+		break;
 	case 'g':
+		env->grace_set = true;
 		if (parse_seconds(arg, MAX_SECONDS, &env->grace_ns))
 			fail(state, "invalid grace '%s': give seconds from 0 to "
 			     STR(MAX_SECONDS) ", e.g. 5 or 0.25", arg);
 		break;
 	case OPT_PAUSE_GRACE:
+		env->pause_grace_set = true;
 		if (parse_seconds(arg, MAX_SECONDS, &env->pause_grace_ns))
 			fail(state, "invalid pause grace '%s': give seconds from 0 to "
 			     STR(MAX_SECONDS) ", e.g. 60", arg);
@@ -284,7 +308,16 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		/* Only reached for the first non-option when ARGS is not taken */
 		return ARGP_ERR_UNKNOWN;
 	case ARGP_KEY_END:
-		if (env->command && env->nr_pids)
+		if (env->read_path) {
+			/* a recording says what was traced and how */
+			if (env->command || env->nr_pids || env->follow || env->duration_ns ||
+			    env->write_path || env->max_tracked_fds || state->input == NULL)
+				argp_failure(state, 2, 0, "-r FILE analyses a recording: it takes no -p, -f, -d, -w, --max-fds or COMMAND");
+			break;
+		}
+		if (env->force && !env->write_path)
+			argp_failure(state, 2, 0, "--force goes with -w FILE");
+		else if (env->command && env->nr_pids)
 			argp_failure(state, 2, 0, "give either -p PID or a COMMAND, not both");
 		else if (!env->command && !env->nr_pids)
 			argp_failure(state, 2, 0, "nothing to trace: give -p PID or -- COMMAND (see --help)");
@@ -323,6 +356,9 @@ void env__parse(struct env *env, int argc, char **argv)
 	 * prints those itself): make that "fdtrace" whatever the path.
 	 */
 	argv[0] = "fdtrace";
+	for (int i = 0, len = 0; i < argc && len < (int)sizeof(env->options); i++)
+		len += snprintf(env->options + len, sizeof(env->options) - len, "%s%s",
+				i ? " " : "", argv[i]);
 	err = argp_parse(&argp, argc, argv, ARGP_NO_EXIT | ARGP_NO_HELP, NULL, env);
 	if (err_stream)
 		fclose(err_stream);

@@ -28,7 +28,10 @@
 
 enum env_mode {
 	MODE_LIVE,		/* trace on this kernel: -p or -- COMMAND */
+	MODE_REPLAY,		/* -r FILE: analyse a recording */
 };
+
+#define ENV_OPTIONS_LEN	2040	/* the command line kept for a recording's header */
 
 struct env {
 	enum env_mode mode;
@@ -44,6 +47,12 @@ struct env {
 	__u32 ringbuf_bytes;
 	__u32 max_tracked_fds;
 	__u32 max_pids;			/* --max-procs */
+	const char *write_path;		/* -w */
+	const char *read_path;		/* -r */
+	bool force;			/* --force: -w may replace a file */
+	bool grace_set;			/* -g given (replay: else the recording's) */
+	bool pause_grace_set;
+	char options[ENV_OPTIONS_LEN];	/* the command line, as typed */
 };
 
 /*

@@ -4,8 +4,8 @@
  *
  * main() is the lifecycle only: parse the command line, set up the one
  * output, hand off to the mode the command line chose, and return its
- * exit status.  Each mode is a file of its own (live.c today; replaying a
- * recording and an agent mode come next), listed in modes[].
+ * exit status.  Each mode is a file of its own (live.c, replay.c; an
+ * agent mode comes next), listed in modes[].
  */
 #include <errno.h>
 #include <string.h>
@@ -13,14 +13,29 @@
 #include "env.h"
 #include "live.h"
 #include "output.h"
+#include "replay.h"
 
 struct mode {
 	enum env_mode id;
 	int (*run)(const struct env *env, struct output *out);
 };
 
+/* -r FILE: the recording goes through the same engine and output */
+static int replay_mode(const struct env *env, struct output *out)
+{
+	struct replay_opts o = {
+		.grace_ns = env->grace_ns,
+		.grace_set = env->grace_set,
+		.pause_grace_ns = env->pause_grace_ns,
+		.pause_grace_set = env->pause_grace_set,
+	};
+
+	return replay__run(env->read_path, &o, out);
+}
+
 static const struct mode modes[] = {
 	{ MODE_LIVE, live__run },
+	{ MODE_REPLAY, replay_mode },
 };
 
 int main(int argc, char **argv)

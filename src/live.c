@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "matcher.h"
 #include "output.h"
 #include "procfs.h"
+#include "record.h"
 #include "tracer.h"
 #include "version.h"
 
@@ -35,6 +37,8 @@
  */
 #define TICK_SLACK_NS	(20ULL * 1000 * 1000)
 #define POLL_MAX_MS	100
+/* fds checked in one tick at most: bounded work between two drains */
+#define VERIFY_BATCH	4096
 
 /* epoll_event.data.u64 tags; pidfds are tagged with TAG_PIDFD + index */
 #define TAG_RINGBUF	0
@@ -55,16 +59,114 @@ struct session {
 	__u32 pidns_ino;	/* see pid_namespace() */
 	bool warned_fds_full;
 	bool warned_procs_full;
+	/*
+	 * -w: everything the engine is told goes here too, in the order it
+	 * is told, so that a replay makes the same calls (record.h).
+	 */
+	struct recorder *rec;
+	int rec_err;		/* first write error: tracing stops */
+	__u64 rec_flushed;	/* when it was last flushed */
+	__u64 rec_lost;		/* lost total last recorded */
+	__u64 tick_ts;		/* the tick being run, for its VERIFY records */
 	int cmd_status;
 	bool cmd_exited;
 	bool stop;
 };
 
+/* A recording that cannot be written stops tracing: keep the first error. */
+static void rec_check(struct session *s, int err)
+{
+	if (err < 0 && err != -EINVAL && !s->rec_err)
+		s->rec_err = err;
+}
+
+/*
+ * What a recording says of a process when it is first seen, from /proc:
+ * enough to know, elsewhere and later, what was traced.
+ */
+static void record_proc(struct session *s, __u32 pid, __u64 ts)
+{
+	static char exe[RECORD_PATH_MAX], cmdline[RECORD_PATH_MAX], cgroup[RECORD_PATH_MAX];
+	struct record_proc_info pi = { .pid = pid, .seen_ns = ts };
+	ssize_t n;
+
+	procfs__comm(pid, pi.comm, sizeof(pi.comm));
+	if (procfs__exe(pid, exe, sizeof(exe)) == 0)
+		pi.exe = exe;
+	n = procfs__cmdline(pid, cmdline, sizeof(cmdline));
+	if (n > 0) {
+		pi.cmdline = cmdline;
+		pi.cmdline_len = n;
+	}
+	if (procfs__cgroup(pid, cgroup, sizeof(cgroup)) == 0)
+		pi.cgroup = cgroup;
+	procfs__nofile(pid, &pi.nofile_soft, &pi.nofile_hard);
+	procfs__start_time(pid, &pi.start_time_ns);
+	rec_check(s, recorder__proc(s->rec, &pi));
+}
+
 /* Every record enters the engine here. */
 static void session_feed(struct session *s, const void *data, size_t size)
 {
+	if (s->rec) {
+		const struct fdt_rec_hdr *h = data;
+
+		rec_check(s, recorder__write(s->rec, data, size));
+		/* what the process is, once it is known: after a fork or an exec */
+		if (size >= sizeof(*h) && h->type == FDT_REC_FORK) {
+			const struct fdt_rec_proc *p = data;
+
+			if (size >= sizeof(*p))
+				record_proc(s, p->child_pid, h->ts_ns);
+		} else if (size >= sizeof(*h) && h->type == FDT_REC_EXEC) {
+			record_proc(s, h->pid, h->ts_ns);
+		}
+	}
 	/* A malformed record is counted by the matcher; keep draining. */
 	matcher__feed(s->matcher, data, size);
+}
+
+/* The other calls the loop makes on the engine, each recorded first. */
+static void session_tick(struct session *s, __u64 t)
+{
+	if (s->rec)
+		rec_check(s, recorder__tick(s->rec, t));
+	s->tick_ts = t;
+	matcher__tick(s->matcher, t);
+}
+
+static void session_add_pid(struct session *s, __u32 pid, const char *comm, __u32 flags)
+{
+	__u64 now = clock__mono_ns();
+
+	if (s->rec) {
+		rec_check(s, recorder__add_pid(s->rec, now, pid, comm, flags));
+		record_proc(s, pid, now);
+	}
+	matcher__add_pid(s->matcher, pid, comm, now);
+}
+
+static void session_drop_pid(struct session *s, __u32 pid, __u64 now)
+{
+	if (s->rec)
+		rec_check(s, recorder__drop(s->rec, now, pid));
+	matcher__drop_pid(s->matcher, pid, now);
+}
+
+static void session_warn(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void session_warn(struct session *s, const char *fmt, ...)
+{
+	char msg[RECORD_WARN_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s->rec)
+		rec_check(s, recorder__warn(s->rec, clock__mono_ns(), msg));
+	output__warn(s->out, "%s", msg);
 }
 
 static int on_record(void *ctx, const void *data, size_t size)
@@ -73,11 +175,45 @@ static int on_record(void *ctx, const void *data, size_t size)
 	return 0;
 }
 
+
+/* -w: create the recording, its header saying how this run was made. */
+static int open_recording(struct session *s)
+{
+	struct record_header h;
+
+	if (!s->env->write_path)
+		return 0;
+	record_header__init(&h);
+	h.realtime_offset_ns = output__realtime_offset(s->out);
+	h.grace_ns = s->env->grace_ns;
+	h.pause_grace_ns = s->env->pause_grace_ns;
+	h.max_checks = VERIFY_BATCH;
+	snprintf(h.fdtrace_version, sizeof(h.fdtrace_version), "%s", FDTRACE_VERSION);
+	snprintf(h.fdtrace_commit, sizeof(h.fdtrace_commit), "%s", FDTRACE_COMMIT);
+	snprintf(h.options, sizeof(h.options), "%s", s->env->options);
+	s->rec = recorder__open(s->env->write_path, s->env->force, &h);
+	if (!s->rec) {
+		output__error(s->out, "cannot create recording %s: %s%s", s->env->write_path,
+			      strerror(errno), errno == EEXIST ? " (--force replaces it)" : "");
+		return -1;
+	}
+	s->rec_flushed = clock__mono_ns();
+	return 0;
+}
+
+/* At least once a second, so a recording cut off loses at most that. */
+static void flush_recording(struct session *s, __u64 now)
+{
+	if (!s->rec || now - s->rec_flushed < 1000000000ULL)
+		return;
+	rec_check(s, recorder__flush(s->rec));
+	s->rec_flushed = now;
+}
+
 /*
  * matcher verify_fn: asked only for fds about to be reported, all the due
  * fds of one process at once.
  */
-#define VERIFY_BATCH	4096
 
 static int verify_fds(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
 		      __u64 *lost)
@@ -94,22 +230,25 @@ static int verify_fds(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
 	for (size_t i = 0; i < n; i++)
 		fds[i] = reqs[i].fd;
 	err = tracer__verify(s->tracer, pid, fds, v, socks, n);
-	if (err)
-		return err;
-	for (size_t i = 0; i < n; i++)
-		reqs[i].sock = socks[i];
-	for (size_t i = 0; i < n; i++)
-		reqs[i].verdict = v[i] == VERIFY_SAME ? VERDICT_SAME :
+	for (size_t i = 0; i < n; i++) {
+		reqs[i].sock = err ? (struct fdt_verify){} : socks[i];
+		reqs[i].verdict = err ? VERDICT_UNKNOWN :
+				  v[i] == VERIFY_SAME ? VERDICT_SAME :
 				  v[i] == VERIFY_GONE ? VERDICT_GONE :
 				  v[i] == VERIFY_WATCHED ? VERDICT_WATCHED : VERDICT_UNKNOWN;
-	return 0;
+		/* the answers, so that a replay decides the same */
+		if (s->rec)
+			rec_check(s, recorder__verify(s->rec, s->tick_ts, pid, reqs[i].fd,
+						      reqs[i].verdict, *lost, &reqs[i].sock));
+	}
+	return err;
 }
 
 /*
  * matcher new_epfd: have the kernel report the close of the process's
- * epoll fd, which ends its watches without a DEL.  From here, not from
- * the BPF hot path: an epoll instance lives long, and a close that races
- * this is only a watch end we miss.
+ * epoll fd, which ends its watches without a DEL.  The kernel side tracks
+ * every epoll fd it sees an ADD on; this covers those found in /proc at
+ * attach (an EEXIST otherwise).
  */
 static void track_epfd(void *ctx, __u32 pid, __s32 epfd)
 {
@@ -139,6 +278,10 @@ static void check_lost(struct session *s, __u64 now)
 
 	if (tracer__stat(s->tracer, FDT_STAT_LOST, &lost))
 		return;
+	if (s->rec && lost != s->rec_lost) {
+		rec_check(s, recorder__lost(s->rec, now, lost));
+		s->rec_lost = lost;
+	}
 	/* the matcher keeps the count for the totals; output says what is new */
 	matcher__set_lost(s->matcher, lost);
 	output__lost(s->out, lost, now);
@@ -154,12 +297,12 @@ static void check_full(struct session *s)
 
 	if (!s->warned_fds_full && !tracer__stat(s->tracer, FDT_STAT_TRACK_FULL, &n) && n) {
 		s->warned_fds_full = true;
-		output__warn(s->out, "the kernel's fd table is full (--max-fds %u): new watches are not tracked and their processes' counts are partial",
+		session_warn(s, "the kernel's fd table is full (--max-fds %u): new watches are not tracked and their processes' counts are partial",
 			     s->max_fds);
 	}
 	if (!s->warned_procs_full && !tracer__stat(s->tracer, FDT_STAT_PROC_FULL, &n) && n) {
 		s->warned_procs_full = true;
-		output__warn(s->out, "too many traced processes (--max-procs %u): new children are not followed",
+		session_warn(s, "too many traced processes (--max-procs %u): new children are not followed",
 			     s->env->max_pids);
 	}
 }
@@ -168,6 +311,8 @@ static void proc_lost(void *ctx, __u32 pid, __u64 lost)
 {
 	struct session *s = ctx;
 
+	if (s->rec)
+		rec_check(s, recorder__proc_lost(s->rec, clock__mono_ns(), pid, lost));
 	matcher__set_proc_lost(s->matcher, pid, lost);
 }
 
@@ -205,7 +350,7 @@ static void root_exited(struct session *s, size_t i)
 	 * Its EXIT record was submitted before the pidfd was notified and
 	 * has been consumed by now; if it was lost, summarise here.
 	 */
-	matcher__drop_pid(s->matcher, pid, clock__mono_ns());
+	session_drop_pid(s, pid, clock__mono_ns());
 	tracer__untrace_pid(s->tracer, pid);
 }
 
@@ -246,7 +391,7 @@ static int run(struct session *s)
 	__u64 next_tick = start + interval_ns, due;
 	int n, err;
 
-	while (!s->stop && !output__failed(s->out)) {
+	while (!s->stop && !output__failed(s->out) && !s->rec_err) {
 		n = epoll_wait(s->epfd, evs, 16, wait_ms(s, clock__mono_ns(), next_tick));
 		if (n < 0 && errno != EINTR)
 			return -errno;
@@ -278,12 +423,13 @@ static int run(struct session *s)
 		if (s->cmd && !s->cmd_exited &&
 		    command__reap(s->cmd, &s->cmd_status) == 1) {
 			s->cmd_exited = true;
-			matcher__drop_pid(s->matcher, command__pid(s->cmd), now);
+			session_drop_pid(s, command__pid(s->cmd), now);
 			tracer__untrace_pid(s->tracer, command__pid(s->cmd));
 		}
-		matcher__tick(s->matcher, now - TICK_SLACK_NS);
+		session_tick(s, now - TICK_SLACK_NS);
 		check_lost(s, now);
 		check_full(s);
+		flush_recording(s, now);
 		if (!tracer__any_traced(s->tracer))
 			break;	/* every target is gone */
 		if (s->env->duration_ns && now - start >= s->env->duration_ns)
@@ -376,8 +522,12 @@ static void start_banner(struct session *s)
 		si.command = s->env->command[0];
 		si.command_pid = command__pid(s->cmd);
 	}
+	if (s->rec)
+		rec_check(s, recorder__start(s->rec, si.ts_ns, si.pids, si.comms, si.nr_pids,
+					     si.command, si.command_pid));
 	output__start(s->out, &si);
 }
+
 
 static void session_free(struct session *s)
 {
@@ -391,6 +541,8 @@ static void session_free(struct session *s)
 		close(s->epfd);
 	command__free(s->cmd);
 	matcher__free(s->matcher);
+	if (s->rec)
+		recorder__close(s->rec);	/* what it holds stays readable */
 }
 
 /* The -p targets exist and are not us.  0 or -1 (reported). */
@@ -529,17 +681,17 @@ static int start_tracing(struct session *s, const sigset_t *blocked)
 		char comm[FDT_COMM_LEN] = "?";
 
 		procfs__comm(s->env->pids[i], comm, sizeof(comm));
-		matcher__add_pid(s->matcher, s->env->pids[i], comm, clock__mono_ns());
+		session_add_pid(s, s->env->pids[i], comm, 0);
 		seed_watches(s, s->env->pids[i]);
 	}
 	if (s->cmd) {
 		const char *base = strrchr(s->env->command[0], '/');
 
-		matcher__add_pid(s->matcher, command__pid(s->cmd),
-				 base ? base + 1 : s->env->command[0], clock__mono_ns());
+		session_add_pid(s, command__pid(s->cmd),
+				base ? base + 1 : s->env->command[0], RECORD_ADD_COMMAND);
 	}
 	if (s->seed_untracked)
-		output__warn(s->out, "%llu existing watches not tracked in the kernel (--max-fds too small)",
+		session_warn(s, "%llu existing watches not tracked in the kernel (--max-fds too small)",
 			     (unsigned long long)s->seed_untracked);
 	return 0;
 }
@@ -551,10 +703,12 @@ static void finish_tracing(struct session *s)
 
 	tracer__consume(s->tracer);
 	now = clock__mono_ns();
-	matcher__tick(s->matcher, now);
+	session_tick(s, now);
 	check_lost(s, now);
 	check_full(s);
 	tracer__procs(s->tracer, proc_lost, s);
+	if (s->rec)
+		rec_check(s, recorder__finish(s->rec, now));
 	matcher__finish(s->matcher, now);
 }
 
@@ -632,6 +786,8 @@ int live__run(const struct env *env, struct output *out)
 	if (pid_namespace(&s))
 		goto out;
 	s.max_fds = size_fd_map(&s);	/* from the limit the command gets */
+	if (open_recording(&s))
+		goto out;
 	/*
 	 * A pidfd per -p target beside the BPF fds: ENV_MAX_PIDS targets do
 	 * not fit the usual soft limit of 1024.  Raise it as far as the hard
@@ -668,11 +824,19 @@ int live__run(const struct env *env, struct output *out)
 		output__error(out, "event loop failed: %s", strerror(-err));
 		goto out;
 	}
-	if (!output__failed(out))
+	if (!output__failed(out) && !s.rec_err)
 		finish_tracing(&s);
+	if (s.rec) {
+		rec_check(&s, recorder__close(s.rec));
+		s.rec = NULL;
+	}
 	err = output__failed(out);
-	if (err) {
-		output__error(out, "cannot write output: %s", strerror(err));
+	if (err || s.rec_err) {
+		if (err)
+			output__error(out, "cannot write output: %s", strerror(err));
+		else
+			output__error(out, "cannot write recording %s: %s", env->write_path,
+				      strerror(-s.rec_err));
 		/* Detach now; a command still running is waited for, untraced. */
 		tracer__free(s.tracer);
 		s.tracer = NULL;

@@ -78,6 +78,11 @@ struct report {
 		__u32 written_since;	/* TCP: bytes it wrote since the DEL */
 		__u64 quiet_ns;		/* since the last movement seen (or the DEL) */
 	} ev;			/* LEAK */
+	/*
+	 * LEAK, replay only: the recording holds no check of the fd (another
+	 * grace than the live run's), so the engine trusted the records.
+	 */
+	__u32 unconfirmed;
 	const struct proc_stats *stats;	/* SUMMARY */
 	const struct totals *totals;	/* TOTALS */
 };

@@ -297,6 +297,10 @@ static void col_detail(char *buf, size_t size, const struct output *o,
 	(void)o;
 	switch (r->kind) {
 	case REPORT_LEAK:
+		if (r->unconfirmed) {
+			snprintf(buf, size, "unconfirmed: the recording holds no check of it");
+			return;
+		}
 		switch (r->ev.cls) {
 		case EVIDENCE_IDLE:
 			snprintf(buf, size, "idle: nothing read or written since the DEL");
@@ -395,7 +399,11 @@ static void text_start(struct output *o, const struct start_info *s)
 	size_t i;
 
 	fmt_secs_short(grace, sizeof(grace), s->grace_ns);
-	fputs("fdtrace: tracing ", o->err);
+	if (s->recording)
+		fprintf(o->err, "fdtrace: replaying %s, recorded on %s (kernel %s, fdtrace %s)\n",
+			s->recording->path, s->recording->host, s->recording->kernel,
+			s->recording->version);
+	fputs(s->recording ? "fdtrace: it traced " : "fdtrace: tracing ", o->err);
 	if (s->command) {
 		fputs(s->command, o->err);
 		if (s->command_pid)
@@ -414,7 +422,7 @@ static void text_start(struct output *o, const struct start_info *s)
 	} else {
 		fputs("all processes", o->err);
 	}
-	fprintf(o->err, ", grace %s; Ctrl-C to stop\n", grace);
+	fprintf(o->err, ", grace %s%s\n", grace, s->recording ? "" : "; Ctrl-C to stop");
 	flush(o, o->err);
 }
 
@@ -593,7 +601,14 @@ static void json_start(struct output *o, const struct start_info *s)
 			jsonw_uint_field(w, "command_pid", s->command_pid);
 	}
 	jsonw_float_field(w, "grace_s", ns_to_s3(s->grace_ns));
-	jsonw_uint_field(w, "abi_version", FDT_ABI_VERSION);
+	jsonw_uint_field(w, "abi_version", s->recording ? s->recording->abi_version : FDT_ABI_VERSION);
+	if (s->recording) {
+		jsonw_string_field(w, "recording", s->recording->path);
+		jsonw_string_field(w, "recorded_on", s->recording->host);
+		jsonw_string_field(w, "recorded_kernel", s->recording->kernel);
+		jsonw_string_field(w, "recorded_version", s->recording->version);
+		jsonw_float_field(w, "recorded_grace_s", ns_to_s3(s->recording->grace_ns));
+	}
 	if (s->version)
 		jsonw_string_field(w, "version", s->version);
 	if (s->commit)
@@ -621,6 +636,8 @@ static void json_leak(struct output *o, const struct report *r)
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
 	json_deregistered_at(o, r);
 	jsonw_string_field(w, "evidence", evidence_name(r->ev.cls));
+	if (r->unconfirmed)
+		jsonw_bool_field(w, "unconfirmed", true);
 	if (r->ev.sock_flags & FDT_SOCKF_SOCKET) {
 		if (r->ev.sock_flags & FDT_SOCKF_TCP) {
 			jsonw_string_field(w, "tcp_state", tcp_state_name(r->ev.tcp_state));
@@ -790,6 +807,16 @@ int output__failed(const struct output *o)
 	if (o->failed)
 		return o->failed;
 	return jsonw_error(o->jout) ?: jsonw_error(o->jerr);
+}
+
+__s64 output__realtime_offset(const struct output *o)
+{
+	return o->rt_off;
+}
+
+void output__set_realtime_offset(struct output *o, __s64 offset_ns)
+{
+	o->rt_off = offset_ns;
 }
 
 void output__free(struct output *o)

@@ -39,6 +39,15 @@ struct start_info {
 	__u64 ts_ns;		/* CLOCK_MONOTONIC start time; 0: now */
 	const char *version;	/* fdtrace's release version, or NULL */
 	const char *commit;	/* the commit it was built from, or NULL */
+	/* Replaying (-r): the recording, and where and by what it was made */
+	const struct start_recording {
+		const char *path;
+		const char *host;
+		const char *kernel;
+		const char *version;	/* the recording fdtrace's */
+		__u32 abi_version;	/* of its kernel records */
+		__u64 grace_ns;		/* the grace it was recorded with */
+	} *recording;
 };
 /* No pids and no command: tracing every process. */
 
@@ -79,6 +88,12 @@ void output__lost(struct output *o, __u64 lost_total, __u64 ts_ns);
  */
 int output__failed(const struct output *o);
 void output__free(struct output *o);
+/*
+ * The CLOCK_REALTIME - CLOCK_MONOTONIC offset times are printed with: a
+ * replay prints a recording's times with the offset it was made with.
+ */
+__s64 output__realtime_offset(const struct output *o);
+void output__set_realtime_offset(struct output *o, __s64 offset_ns);
 
 /* "socket", "pipe", ... for an FDT_FT_* value; "unknown" when out of range */
 const char *fdt_ftype_name(__u32 ftype);

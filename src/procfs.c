@@ -272,3 +272,79 @@ int procfs__nofile(__u32 pid, __u64 *soft, __u64 *hard)
 	fclose(f);
 	return err;
 }
+
+int procfs__exe(__u32 pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	n = readlink(path, buf, len - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+ssize_t procfs__cmdline(__u32 pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n;
+}
+
+int procfs__cgroup(__u32 pid, char *buf, size_t len)
+{
+	char path[64], line[4096 + 8];
+	int err = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		/* cgroup v2: "0::/system.slice/nginx.service" */
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(buf, len, "%s", line + 3);
+		err = 0;
+		break;
+	}
+	fclose(f);
+	return err;
+}
+
+int procfs__start_time(__u32 pid, __u64 *boot_ns)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ticks;
+	long hz = sysconf(_SC_CLK_TCK);
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	n = read_small(path, buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	/* after the comm, which may hold anything: field 22 is starttime */
+	p = strrchr(buf, ')');
+	if (!p || hz <= 0)
+		return -EINVAL;
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
+		return -EINVAL;
+	*boot_ns = ticks * (1000000000ULL / hz);
+	return 0;
+}

@@ -4,6 +4,7 @@
 #define __FDTRACE_PROCFS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 enum procfs_pid_kind {
@@ -45,5 +46,16 @@ typedef void (*procfs_watch_fn)(void *ctx, const struct procfs_watch *w);
 int procfs__epoll_watches(__u32 pid, procfs_watch_fn fn, void *ctx);
 /* RLIMIT_NOFILE of pid, from /proc/PID/limits (readable for any user's process). */
 int procfs__nofile(__u32 pid, __u64 *soft, __u64 *hard);
+
+/*
+ * For a recording's account of a process: its executable's path, its
+ * command line (NUL-separated; returns the bytes read), its cgroup v2 path
+ * ("0::" line of /proc/PID/cgroup), and its start time (CLOCK_BOOTTIME ns).
+ * 0 (or the length) or a negative errno.
+ */
+int procfs__exe(__u32 pid, char *buf, size_t len);
+ssize_t procfs__cmdline(__u32 pid, char *buf, size_t len);
+int procfs__cgroup(__u32 pid, char *buf, size_t len);
+int procfs__start_time(__u32 pid, __u64 *boot_ns);
 
 #endif /* __FDTRACE_PROCFS_H */

@@ -218,7 +218,7 @@ int recorder__finish(struct recorder *r, __u64 now_ns)
 }
 
 int recorder__verify(struct recorder *r, __u64 now_ns, __u32 pid, __s32 fd,
-		     __u32 verdict, __u64 lost)
+		     __u32 verdict, __u64 lost, const struct fdt_verify *sock)
 {
 	struct record_verify v;
 
@@ -226,6 +226,10 @@ int recorder__verify(struct recorder *r, __u64 now_ns, __u32 pid, __s32 fd,
 	v.fd = fd;
 	v.verdict = verdict;
 	v.lost = lost;
+	if (sock)
+		v.sock = *sock;
+	else
+		memset(&v.sock, 0, sizeof(v.sock));
 	return recorder__write(r, &v, sizeof(v));
 }
 

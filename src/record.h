@@ -74,7 +74,7 @@
 #define RECORD_VERSION_LEN	32
 #define RECORD_HOST_LEN		72	/* HOST_NAME_MAX + 1, rounded up */
 #define RECORD_RELEASE_LEN	72	/* utsname.release is 65 */
-#define RECORD_OPTIONS_LEN	2048	/* the command line, truncated */
+#define RECORD_OPTIONS_LEN	2040	/* the command line, truncated */
 #define RECORD_COMMAND_LEN	256	/* argv[0] of -- COMMAND */
 #define RECORD_WARN_LEN		512
 #define RECORD_PATH_MAX		4096	/* each string of RECORD_PROC */
@@ -93,6 +93,7 @@ struct record_header {
 	 */
 	__s64 realtime_offset_ns;
 	__u64 grace_ns;			/* matcher_opts.grace_ns of the run */
+	__u64 pause_grace_ns;		/* matcher_opts.pause_grace_ns of the run */
 	__u32 max_checks;		/* matcher_opts.max_checks: ticks split by it */
 	__u32 pad;
 	char fdtrace_version[RECORD_VERSION_LEN];	/* FDTRACE_VERSION */
@@ -113,6 +114,7 @@ struct record_verify {
 	__s32 fd;
 	__u32 verdict;		/* enum verdict (matcher.h) */
 	__u64 lost;		/* records of hdr.pid lost, as the check saw it */
+	struct fdt_verify sock;	/* the socket's state, as the check saw it */
 };
 
 /* RECORD_LOST: hdr.ts_ns when it was read; RECORD_SET_PROC_LOST: of hdr.pid */
@@ -169,7 +171,7 @@ struct record_proc {
 
 _Static_assert(sizeof(struct record_header) == 2304, "record_header layout");
 _Static_assert(sizeof(struct record_tick) == 40, "record_tick layout");
-_Static_assert(sizeof(struct record_verify) == 56, "record_verify layout");
+_Static_assert(sizeof(struct record_verify) == 88, "record_verify layout");
 _Static_assert(sizeof(struct record_lost) == 48, "record_lost layout");
 _Static_assert(sizeof(struct record_add_pid) == 48, "record_add_pid layout");
 _Static_assert(sizeof(struct record_start_pid) == 20, "record_start_pid layout");
@@ -217,7 +219,7 @@ int recorder__close(struct recorder *r);
  */
 int recorder__tick(struct recorder *r, __u64 now_ns);
 int recorder__verify(struct recorder *r, __u64 now_ns, __u32 pid, __s32 fd,
-		     __u32 verdict, __u64 lost);
+		     __u32 verdict, __u64 lost, const struct fdt_verify *sock);
 int recorder__lost(struct recorder *r, __u64 now_ns, __u64 lost);
 int recorder__proc_lost(struct recorder *r, __u64 now_ns, __u32 pid, __u64 lost);
 int recorder__drop(struct recorder *r, __u64 now_ns, __u32 pid);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include "matcher.h"
 #include "replay.h"
+#include "version.h"
 
 /*
  * Checks recorded for one tick.  The live loop asks at most max_checks
@@ -29,6 +30,7 @@ struct answer {
 	__s32 fd;
 	__u32 verdict;
 	__u64 lost;
+	struct fdt_verify sock;
 };
 
 /* An fd the engine asked about and the recording holds no answer for. */
@@ -42,6 +44,7 @@ struct replay {
 	struct output *out;
 	struct matcher *m;
 	const struct record_header *h;
+	const char *name;
 	__u64 grace_ns;
 	__u64 last_ts;
 	bool started;
@@ -117,6 +120,7 @@ static int verify_recorded(void *ctx, __u32 pid, struct verify_req *reqs, size_t
 			a = bsearch(&key, rp->ans, rp->nr_ans, sizeof(*a), answer_cmp);
 		if (a) {
 			reqs[i].verdict = a->verdict;
+			reqs[i].sock = a->sock;
 			if (a->lost > *lost)
 				*lost = a->lost;
 			continue;
@@ -141,16 +145,19 @@ static bool unanswered(const struct replay *rp, __u32 pid, __s32 fd)
 static void report(void *ctx, const struct report *r)
 {
 	struct replay *rp = ctx;
+	struct report copy;
 
-	output__report(rp->out, r);
 	/*
 	 * The kernel was never asked about this fd (the live run's grace
 	 * made it due at another time, or the recording was cut): the
 	 * engine trusted the records, and the reader must know.
 	 */
-	if (r->kind == REPORT_LEAK && unanswered(rp, r->pid, r->fd))
-		output__warn(rp->out, "leak of fd %d in pid %u is unconfirmed: the recording holds no check of it",
-			     r->fd, r->pid);
+	if (r->kind == REPORT_LEAK && unanswered(rp, r->pid, r->fd)) {
+		copy = *r;
+		copy.unconfirmed = 1;
+		r = &copy;
+	}
+	output__report(rp->out, r);
 }
 
 /* pids: s->nr_pids struct record_start_pid, as read (not aligned) */
@@ -161,15 +168,32 @@ static void start_banner(struct replay *rp, const struct record_start *s,
 	static char comm_v[RECORD_MAX_PIDS][FDT_COMM_LEN];
 	static const char *comm_ptrs[RECORD_MAX_PIDS];
 	char command[RECORD_COMMAND_LEN];
+	static char host[RECORD_HOST_LEN], kernel[RECORD_RELEASE_LEN], version[RECORD_VERSION_LEN];
+	struct start_recording recording = {
+		.path = rp->name,
+		.host = host,
+		.kernel = kernel,
+		.version = version,
+		.abi_version = rp->h->abi_version,
+		.grace_ns = rp->h->grace_ns,
+	};
 	struct start_info si = {
 		.grace_ns = rp->grace_ns,
-		.version = rp->h->fdtrace_version,
-		.commit = rp->h->fdtrace_commit,
+		.version = FDTRACE_VERSION,
+		.commit = FDTRACE_COMMIT,
 		.pids = pid_v,
 		.comms = comm_ptrs,
+		.recording = &recording,
 	};
 
 	rp->started = true;
+	/* the reader checked they end in a NUL; a terminal is another matter */
+	snprintf(host, sizeof(host), "%s", rp->h->hostname);
+	snprintf(kernel, sizeof(kernel), "%s", rp->h->kernel_release);
+	snprintf(version, sizeof(version), "%s", rp->h->fdtrace_version);
+	sanitize(host);
+	sanitize(kernel);
+	sanitize(version);
 	if (s) {
 		si.ts_ns = s->hdr.ts_ns;
 		si.nr_pids = s->nr_pids;
@@ -245,6 +269,7 @@ static int read_answers(struct replay *rp)
 			return fail(rp, "%s", strerror(ENOMEM));
 		rp->ans[rp->nr_ans++] = (struct answer){
 			.pid = v.hdr.pid, .fd = v.fd, .verdict = v.verdict, .lost = v.lost,
+			.sock = v.sock,
 		};
 	}
 	/* an end or an error shows again at the reader's next call */
@@ -364,8 +389,12 @@ int replay__reader(struct record_reader *rr, const char *name,
 	rp->rr = rr;
 	rp->out = out;
 	rp->h = record_reader__header(rr);
-	rp->grace_ns = o && o->grace_ns ? o->grace_ns : rp->h->grace_ns;
+	rp->name = name;
+	/* times as the recording machine's clock said them */
+	output__set_realtime_offset(out, rp->h->realtime_offset_ns);
+	rp->grace_ns = o && o->grace_set ? o->grace_ns : rp->h->grace_ns;
 	mopts.grace_ns = rp->grace_ns;
+	mopts.pause_grace_ns = o && o->pause_grace_set ? o->pause_grace_ns : rp->h->pause_grace_ns;
 	mopts.report = report;
 	mopts.ctx = rp;
 	mopts.verify = verify_recorded;

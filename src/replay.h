@@ -8,16 +8,21 @@
 #ifndef __FDTRACE_REPLAY_H
 #define __FDTRACE_REPLAY_H
 
+#include <stdbool.h>
 #include <linux/types.h>
 #include "output.h"
 #include "record.h"
 
 struct replay_opts {
 	/*
-	 * Grace period to decide with; 0: the recording's.  With another
-	 * one, leaks the live run never checked are reported unconfirmed.
+	 * Grace period to decide with, if set; else the recording's.  With
+	 * another one, leaks the live run never checked are reported
+	 * unconfirmed.
 	 */
 	__u64 grace_ns;
+	bool grace_set;
+	__u64 pause_grace_ns;	/* likewise */
+	bool pause_grace_set;
 };
 
 /*

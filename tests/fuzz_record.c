@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!rr)
 		return 0;
 	/* half the inputs with another grace: the unconfirmed path */
-	struct replay_opts o = { .grace_ns = size & 1 ? 1000000 : 0 };
+	struct replay_opts o = { .grace_ns = 1000000, .grace_set = size & 1 };
 
 	replay__reader(rr, "fuzz", &o, out[size & 2 ? 1 : 0]);
 	record_reader__close(rr);

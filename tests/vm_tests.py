@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """The short VM run: fdtrace's tests inside Debian's kernels, one test per kernel.
 
 Each test boots one kernel of tests/vm/vmtest.py (Debian 12's 6.1, and
@@ -17,6 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "vm"))
 import vmtest  # noqa: E402
+from harness import test, check, Fail, Skip, OPTIONAL_TOOLS  # noqa: E402
 
 VM_TIMEOUT = 240
 
@@ -26,27 +27,7 @@ def has_qemu():
     return bool(shutil.which("qemu-system-x86_64")) and not os.environ.get("FDTRACE_IN_VM")
 
 
-OPTIONAL_TOOLS = {"qemu": has_qemu}
-
-try:
-    from harness import test, check, Fail, Skip
-except ImportError:
-    # Until tests/harness.py lands: run_tests.py calls register() with
-    # itself and supplies test, check and Fail.
-    _TESTS = []
-
-    def test(timeout=40, needs=()):
-        def deco(fn):
-            _TESTS.append((fn, timeout, needs))
-            return fn
-        return deco
-
-    def register(h):
-        global check, Fail, Skip
-        check, Fail, Skip = h.check, h.Fail, h.Skip
-        h.OPTIONAL_TOOLS.update(OPTIONAL_TOOLS)
-        for fn, timeout, needs in _TESTS:
-            h.test(timeout=timeout, needs=needs)(fn)
+OPTIONAL_TOOLS["qemu"] = has_qemu
 
 
 def vm_run(ctx, kernel):

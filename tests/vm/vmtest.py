@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 """Run fdtrace's real-kernel tests inside Debian's stock kernels, in qemu.
 
     tests/vm/vmtest.py [--build DIR] [--kernel 6.1]... [--short] [-k SUBSTRING]...
