@@ -52,11 +52,14 @@ class Runner:
         self.fdtrace = os.path.join(self.build, "fdtrace")
         self.verbose = args.verbose
         self.filters = args.k or []
+        self.excludes = args.exclude or []
         self.passed = self.failed = self.skipped = 0
         self.tmp = tempfile.mkdtemp(prefix="fdtrace-tests.")
         self.keep_tmp = False
 
     def selected(self, name):
+        if any(x in name for x in self.excludes):
+            return False
         return not self.filters or any(f in name for f in self.filters)
 
     def report(self, status, name, detail=""):
@@ -221,6 +224,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(h.ROOT, "build"), help="build directory")
     ap.add_argument("-k", action="append", metavar="SUBSTRING",
                     help="run only the tests whose name contains SUBSTRING (repeatable)")
+    ap.add_argument("--exclude", action="append", metavar="SUBSTRING",
+                    help="leave out the tests whose name contains SUBSTRING (repeatable)")
     ap.add_argument("-v", "--verbose", action="store_true", help="show each step")
     ap.add_argument("--list", action="store_true", help="list the tests and exit")
     args = ap.parse_args()
