@@ -192,6 +192,9 @@ static void series_push(struct html *h, struct series *s, __u64 ts, __u64 v, __u
 	last = s->n ? &s->pts[s->n - 1] : NULL;
 	if (last && ts < last->ts)
 		ts = last->ts;
+	/* a step line needs no point where nothing changed */
+	if (last && last->v == v && last->lim == lim)
+		return;
 	if (last && (ts - last->ts < s->gap || ts == last->ts)) {
 		last->v = v;
 		last->lim = lim;

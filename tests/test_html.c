@@ -390,31 +390,37 @@ static bool write_sample(const char *path, struct sim *s)
 	return ASSERT_EQ(err, 0, "html__write");
 }
 
+/* The sample run's page, written to name and read back into *page. */
+static bool sample_page(const char *name, struct sim *s, char **page)
+{
+	*page = NULL;
+	if (!write_sample(path_in(name), s))
+		return false;
+	*page = slurp(path_in(name));
+	return ASSERT_TRUE(*page, "read the page");
+}
+
 static bool test_leak_bars(void)
 {
-	const char *path = path_in("leaks.html");
 	struct bars b;
 	struct sim s;
 	char *page;
 	bool ok = false;
 	int all;
 
-	if (!write_sample(path, &s))
-		goto out;
-	page = slurp(path);
-	if (!ASSERT_TRUE(page, "read the page"))
+	if (!sample_page("leaks.html", &s, &page))
 		goto out;
 	find_bars(page, "leak", &b, &all);
 	if (!ASSERT_TRUE(s.nr_leaks >= 5, "the sample run has leaks") ||
 	    !ASSERT_EQ(b.n, s.nr_leaks, "leak bars") ||
 	    !ASSERT_EQ(b.resolved, s.nr_resolved, "resolved leak bars") ||
 	    !ASSERT_TRUE(all > b.n + 20, "closed bars drawn too"))
-		goto free;
+		goto out;
 	qsort(b.fds, b.n, sizeof(int), int_cmp);
 	qsort(s.leak_fds, s.nr_leaks, sizeof(int), int_cmp);
 	for (int i = 0; i < b.n; i++)
 		if (!ASSERT_EQ(b.fds[i], s.leak_fds[i], "leak bar fd"))
-			goto free;
+			goto out;
 	ok = ASSERT_EQ(count(page, "<tr class=\"leak\""), s.nr_leaks, "leak rows in the findings") &&
 	     ASSERT_EQ(count(page, "data-kind=\"closed_while_watched\""), 1, "closed while watched row") &&
 	     ASSERT_EQ(count(page, "data-kind=\"deregister_failed\""), 1, "deregister failed row") &&
@@ -422,24 +428,19 @@ static bool test_leak_bars(void)
 	     ASSERT_TRUE(strstr(page, "limit 16<"), "the limit's label") &&
 	     ASSERT_TRUE(strstr(page, "open fds (sampled)"), "the worker's samples") &&
 	     ASSERT_TRUE(strstr(page, "data-ok=\"0\""), "body waits for the script");
-free:
-	free(page);
 out:
+	free(page);
 	sim_free(&s);
 	return ok;
 }
 
 static bool test_escaping(void)
 {
-	const char *path = path_in("escape.html");
 	struct sim s;
-	char *page = NULL;
+	char *page;
 	bool ok = false;
 
-	if (!write_sample(path, &s))
-		goto out;
-	page = slurp(path);
-	if (!ASSERT_TRUE(page, "read the page"))
+	if (!sample_page("escape.html", &s, &page))
 		goto out;
 	ok = ASSERT_TRUE(!strstr(page, "<script>alert"), "raw <script> from comm") &&
 	     ASSERT_TRUE(strstr(page, "&lt;script&gt;alert(1"), "escaped comm") &&
@@ -640,15 +641,11 @@ static bool is_null(const char *s)
 /* Every summary counter and total appears, from the X-macros: a new one by itself. */
 static bool test_summary(void)
 {
-	const char *path = path_in("summary.html");
 	struct sim s;
-	char *page = NULL;
+	char *page;
 	bool ok = false;
 
-	if (!write_sample(path, &s))
-		goto out;
-	page = slurp(path);
-	if (!ASSERT_TRUE(page, "read the page"))
+	if (!sample_page("summary.html", &s, &page))
 		goto out;
 	ok = true;
 #define X(name, kind, text, help) \
