@@ -1697,6 +1697,32 @@ static int put_in_place(const char *tmp, const char *path)
 	return 0;
 }
 
+int html__check_path(const char *path, bool force)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	struct stat st;
+	char *dir;
+	int err = 0;
+
+	if (!path || !*path)
+		return -EINVAL;
+	if (!lstat(path, &st) && !(force && S_ISREG(st.st_mode)))
+		return -EEXIST;
+	if (slash && !slash[1])
+		return -EISDIR;
+	dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (!dir)
+		return -ENOMEM;
+	if (stat(dir, &st))
+		err = -errno;
+	else if (!S_ISDIR(st.st_mode))
+		err = -ENOTDIR;
+	else if (access(dir, W_OK | X_OK))
+		err = -errno;
+	free(dir);
+	return err;
+}
+
 int html__write(struct html *h, const char *path)
 {
 	const char *slash, *base;

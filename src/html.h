@@ -86,6 +86,13 @@ void html__warn(struct html *h, __u64 ts_ns, const char *msg);
  * is followed nor replaced.  0 or a negative errno.
  */
 int html__write(struct html *h, const char *path);
+/*
+ * Whether html__write(path) can succeed, asked before tracing starts so
+ * that a run is not lost at its end: 0, -EEXIST (as html__write() would
+ * refuse it), or the errno of a directory that is missing or not
+ * writable.
+ */
+int html__check_path(const char *path, bool force);
 void html__free(struct html *h);
 
 #endif /* __FDTRACE_HTML_H */

@@ -556,7 +556,12 @@ static bool test_existing_file(void)
 	ok = ASSERT_TRUE(c && strstr(c, "<!DOCTYPE html>"), "replaced") &&
 	     ASSERT_EQ(stat(path, &st), 0, "stat") &&
 	     ASSERT_EQ(st.st_mode & 07777, 0600, "mode");
-	ok = ok && ASSERT_EQ(html__write(h, path_in("nodir/x.html")), -ENOENT, "missing directory");
+	ok = ok && ASSERT_EQ(html__write(h, path_in("nodir/x.html")), -ENOENT, "missing directory") &&
+	     ASSERT_EQ(html__check_path(path, false), -EEXIST, "check: exists") &&
+	     ASSERT_EQ(html__check_path(path, true), 0, "check: exists, force") &&
+	     ASSERT_EQ(html__check_path(path_in("new.html"), false), 0, "check: new") &&
+	     ASSERT_EQ(html__check_path(path_in("nodir/x.html"), false), -ENOENT, "check: no dir") &&
+	     ASSERT_EQ(html__check_path(path_in("exists.html/x"), false), -ENOTDIR, "check: not a dir");
 out:
 	free(c);
 	html__free(h);
