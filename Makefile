@@ -160,6 +160,13 @@ vmtest: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(PYTHON) tests/vm/vmtest.py --build $(OUTPUT)
 
+# Long run under churn (tests/soak.py); `make test` runs 60 s of it.
+SOAK_MINUTES ?= 10
+soak: DEPS = test
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/soak.py --build $(OUTPUT) --seconds $$(( $(SOAK_MINUTES) * 60 ))
+
 # Regenerate the committed vmlinux.h from the running kernel's BTF.
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h

@@ -232,3 +232,50 @@ for _fn, _timeout, _doc in CASES:
     for _loop in ("asyncio", "uvloop"):
         for _family in HOSTS:
             register(_fn, _timeout, _doc, _loop, _family)
+
+
+UNIX_SLOW = r'''
+import asyncio, os, socket, sys, threading
+path = sys.argv[1]
+async def main():
+    stop = threading.Event()
+    done = asyncio.get_running_loop().create_future()
+    async def handle(r, w):
+        for _ in range(2):
+            await r.read(1 << 30)
+            await asyncio.sleep(4)          # a slow downstream: reading pauses
+        stop.set()
+        while await r.read(1 << 30):
+            pass
+        w.close()
+        done.set_result(None)
+    srv = await asyncio.start_unix_server(handle, path, limit=16 << 10)
+    def client():
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(path)
+        while not stop.is_set():
+            c.sendall(b"s" * 65536)
+        c.shutdown(socket.SHUT_WR)
+        c.recv(1)
+        c.close()
+    threading.Thread(target=client, daemon=True).start()
+    await done
+asyncio.run(main())
+'''
+
+
+@test(timeout=60)
+def evidence_slow_consumer_unix(ctx):
+    """The slow consumer over a unix socket: data waits in the queue (charged to the sender): paused, no leak."""
+    script = ctx.path("unix_slow.py")
+    with open(script, "w") as f:
+        f.write(UNIX_SLOW)
+    ft = ctx.fdtrace("-j", "-g", 2, "--", h.PYTHON, script, ctx.path("srv.sock"))
+    rc = ft.wait(45)
+    check(rc == 0, f"status {rc}: {ft.stderr_lines()[-3:]}")
+    evs = ft.events()
+    leaks = [e for e in evs if e["event"] == "leak"]
+    check(not leaks, f"a paused unix socket reported as a leak: {leaks}")
+    s = [e for e in evs if e["event"] == "summary"]
+    check(len(s) == 1 and s[0]["paused"] >= 1 and s[0]["rewatched"] >= 1,
+          f"the summary should show the pauses: {s}")
