@@ -41,7 +41,7 @@ UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output $(OUTPUT)
 	      $(OUTPUT)/tests/test_html
 
 .DELETE_ON_ERROR:
-.PHONY: all deps demo test unit-test clean vmlinux bench install fuzz fuzz-build FORCE
+.PHONY: all deps demo test unit-test clean vmlinux bench install fuzz fuzz-build soak FORCE
 
 all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS)
 
