@@ -374,13 +374,11 @@ static void col_detail(char *buf, size_t size, const struct output *o,
 		}
 		switch (r->ev.cls) {
 		case EVIDENCE_IDLE:
-			snprintf(buf, size, "idle: nothing read or written since the DEL");
+			snprintf(buf, size, "idle: no I/O since the DEL");
 			return;
 		case EVIDENCE_PEER_CLOSED:
-			if (r->ev.sock_flags & FDT_SOCKF_TCP)
-				snprintf(buf, size, "peer closed (%s)", tcp_state_name(r->ev.tcp_state));
-			else
-				snprintf(buf, size, "peer closed");
+			/* the TCP state is in the SOCKET column */
+			snprintf(buf, size, "peer closed");
 			return;
 		case EVIDENCE_BACKPRESSURED:
 			snprintf(buf, size, "backpressured: %u %s unread", r->ev.unread,
@@ -431,7 +429,7 @@ static const struct text_col text_cols[] = {
 	{ "TYPE",	 8, true,  col_type, false },
 	{ "INODE",	10, false, col_inode, false },
 	{ "UNWATCHED",	10, false, col_unwatched, false },
-	{ "DETAIL",	44, true,  col_detail, false },
+	{ "DETAIL",	32, true,  col_detail, false },
 	{ "SOCKET",	 0, true,  col_socket, false },
 };
 
