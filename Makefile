@@ -30,14 +30,15 @@ endif
 # The matching engine and output never link libbpf: tests and offline
 # tools use them on their own.
 CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/output.c src/json_writer.c src/clock.c \
-	      src/record.c src/record_reader.c src/replay.c
+	      src/record.c src/record_reader.c src/replay.c src/prom.c src/cgroup.c
 TOOL_SRCS  := src/fdtrace.c src/live.c src/env.c src/tracer.c src/procfs.c src/command.c
 CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
 TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS  := $(patsubst tests/workloads/%.c,$(OUTPUT)/tests/%,$(WORKLOAD_SRCS))
-UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output $(OUTPUT)/tests/test_record
+UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output $(OUTPUT)/tests/test_record \
+	      $(OUTPUT)/tests/test_prom
 
 .DELETE_ON_ERROR:
 .PHONY: all deps demo test unit-test clean vmlinux bench install fuzz fuzz-build FORCE
@@ -88,6 +89,10 @@ $(OUTPUT)/tests/test_output: tests/test_output.c $(patsubst src/%.c,$(OUTPUT)/ob
 $(OUTPUT)/tests/test_record: tests/test_record.c $(CORE_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
+
+$(OUTPUT)/tests/test_prom: tests/test_prom.c $(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/prom.c src/cgroup.c src/htab.c) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
 
 # The recording reader's fuzz target (libFuzzer, ASan, UBSan), built from
 # source with clang: only by fuzz-build, fuzz and test, so that `make`
