@@ -182,10 +182,28 @@ deb: DEPS = deb
 deb: deps
 	$(Q)debian/make-deb $(OUTPUT)/deb
 
+# The systemd unit names the binary: its @SBINDIR@ becomes this install's
+# sbin.  systemd reads units from /usr/local/lib/systemd/system as well as
+# /usr/lib/systemd/system, so $(PREFIX)/lib/systemd/system serves both.
 PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+RULES := $(wildcard contrib/prometheus/*.yml)
 install: $(OUTPUT)/fdtrace $(MANPAGE)
-	install -D -m 0755 $(OUTPUT)/fdtrace $(DESTDIR)$(PREFIX)/sbin/fdtrace
+	install -D -m 0755 $(OUTPUT)/fdtrace $(DESTDIR)$(SBINDIR)/fdtrace
 	install -D -m 0644 $(MANPAGE) $(DESTDIR)$(PREFIX)/share/man/man8/fdtrace.8
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PREFIX)/share/fdtrace
+	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/fdtrace.service > $(DESTDIR)$(SYSTEMDUNITDIR)/fdtrace.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/fdtrace.service
+	install -m 0644 $(RULES) $(DESTDIR)$(PREFIX)/share/fdtrace/
+
+# The alert rules: syntax, and their unit tests (promtool, from Debian's
+# prometheus package).  make test runs them too (tests/prom_tests.py).
+.PHONY: rules-test
+rules-test: DEPS = test
+rules-test: deps
+	$(Q)cd contrib/prometheus && promtool check rules fdtrace-rules.yml && \
+		promtool test rules fdtrace-rules.test.yml
 
 clean:
 	rm -rf $(OUTPUT)
