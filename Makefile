@@ -39,11 +39,13 @@ WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS  := $(patsubst tests/workloads/%.c,$(OUTPUT)/tests/%,$(WORKLOAD_SRCS))
 UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output $(OUTPUT)/tests/test_record \
 	      $(OUTPUT)/tests/test_prom
+# prom.c driven with known numbers, for tests/prom_tests.py
+PROM_DEMO  := $(OUTPUT)/tests/prom_demo
 
 .DELETE_ON_ERROR:
 .PHONY: all deps demo test unit-test clean vmlinux bench install fuzz fuzz-build FORCE
 
-all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS)
+all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS) $(PROM_DEMO)
 
 $(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -90,7 +92,8 @@ $(OUTPUT)/tests/test_record: tests/test_record.c $(CORE_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
 
-$(OUTPUT)/tests/test_prom: tests/test_prom.c $(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/prom.c src/cgroup.c src/htab.c) | $(OUTPUT)/tests
+$(OUTPUT)/tests/test_prom $(PROM_DEMO): $(OUTPUT)/tests/%: tests/%.c \
+		$(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/prom.c src/cgroup.c src/htab.c) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
 
