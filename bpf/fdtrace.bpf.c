@@ -70,6 +70,42 @@ struct {
 	__type(value, struct fdt_fd_val);
 } tracked_fds SEC(".maps");
 
+/*
+ * Fleet selection (--all, --cgroup, --comm), set by the loader: a process
+ * not in traced_pids is looked at only when it calls epoll_ctl, and
+ * traced from then on if it is selected.  A process that never touches
+ * epoll costs only the traced_pids miss; one that moves into a selected
+ * cgroup later is picked up at its next epoll_ctl.
+ */
+#define SELECT_ALL	FDT_SELECT_ALL
+#define SELECT_CGROUP	FDT_SELECT_CGROUP
+#define SELECT_COMM	FDT_SELECT_COMM
+#define MAX_SEL_CGROUPS	FDT_MAX_SEL_CGROUPS
+
+const volatile __u32 targ_select = 0;	/* SELECT_*; 0: only what userspace put in traced_pids */
+const volatile __u32 targ_nr_cgroups = 0;
+const volatile __u32 targ_self_tgid = 0;	/* fdtrace never selects itself */
+/*
+ * --sample N: track 1 in N watches, chosen by a hash of the struct file,
+ * so a file is tracked for its whole life or not at all (its fd number,
+ * reused by other files, would not be).  0 or 1: every watch.
+ */
+const volatile __u32 targ_sample = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, MAX_SEL_CGROUPS);
+	__type(key, __u32);
+	__type(value, __u32);
+} sel_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[FDT_COMM_LEN]);
+	__type(value, __u8);
+} sel_comms SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);	/* resized by the loader */
@@ -166,6 +202,54 @@ static __always_inline void note_fd(struct fdt_proc_val *pv, int fd)
 	}
 }
 
+/* Is the current process one --all, --cgroup and --comm select? */
+static __always_inline bool selected(struct task_struct *task)
+{
+	if (targ_select & SELECT_CGROUP) {
+		bool in = false;
+
+		/* cgroup v2: the task's cgroup is the one given or below it */
+		for (__u32 i = 0; i < MAX_SEL_CGROUPS && i < targ_nr_cgroups; i++) {
+			if (bpf_current_task_under_cgroup(&sel_cgroups, i) == 1) {
+				in = true;
+				break;
+			}
+		}
+		if (!in)
+			return false;
+	}
+	if (targ_select & SELECT_COMM) {
+		char comm[FDT_COMM_LEN] = {};
+
+		/* the process's name: its leader's, not a worker thread's */
+		BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
+		if (!bpf_map_lookup_elem(&sel_comms, comm))
+			return false;
+	}
+	return targ_select != 0;
+}
+
+/* Trace the current process from now on, if the selection wants it. */
+static __always_inline struct fdt_proc_val *select_current(__u32 tgid, struct task_struct *task)
+{
+	struct fdt_proc_val nv = { .max_fd = -1 };
+
+	if (!targ_select || tgid == targ_self_tgid || !selected(task))
+		return NULL;
+	if (bpf_map_update_elem(&traced_pids, &tgid, &nv, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&traced_pids, &tgid)) {
+		stat_inc(FDT_STAT_PROC_FULL);
+		return NULL;
+	}
+	return traced(tgid);
+}
+
+static __always_inline bool sampled_out(struct file *f)
+{
+	return targ_sample > 1 && f &&
+	       ((__u64)f * 0x9E3779B97F4A7C15ULL >> 32) % targ_sample != 0;
+}
+
 static __always_inline void *rec_reserve(__u32 type, __u32 size, __u64 pid_tgid)
 {
 	struct fdt_rec_hdr *h;
@@ -185,7 +269,15 @@ static __always_inline void *rec_reserve(__u32 type, __u32 size, __u64 pid_tgid)
 	h->ts_ns = bpf_ktime_get_ns();
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	/*
+	 * The process's name, its leader's: a worker thread's own name
+	 * (memcached's "mc-worker") would change from record to record.
+	 */
+	{
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		BPF_CORE_READ_STR_INTO(&h->comm, task, group_leader, comm);
+	}
 	return h;
 }
 
@@ -490,11 +582,13 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	int epfd, fd, ret = ctx->ret;
 
 	k.pid = pid_tgid >> 32;
+	task = bpf_get_current_task_btf();
 	pv = traced(k.pid);
+	if (!pv)
+		pv = select_current(k.pid, task);
 	if (!pv)
 		return 0;
 
-	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	epfd = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	op = PT_REGS_PARM2_CORE_SYSCALL(regs);
@@ -510,6 +604,9 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 
 	f = ret == 0 ? fd_file(task, fd) : NULL;
+	/* not sampled: neither its watches nor its close exist for us */
+	if (!v && sampled_out(f))
+		return 0;
 	/*
 	 * A successful DEL or MOD of the struct file we saw last names the
 	 * same file (another file under that number would not be on this

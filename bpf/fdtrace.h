@@ -20,6 +20,12 @@
 #define FDT_ABI_VERSION		3
 #define FDT_COMM_LEN		16
 
+/* Fleet selection (rodata targ_select), shared with the loader */
+#define FDT_SELECT_ALL		0x1
+#define FDT_SELECT_CGROUP	0x2
+#define FDT_SELECT_COMM		0x4
+#define FDT_MAX_SEL_CGROUPS	16
+
 /* fdt_rec_hdr.type */
 #define FDT_REC_EPOLL_CTL	1	/* epoll_ctl() returned */
 #define FDT_REC_CLOSE		2	/* an fd that epoll touched stopped existing */

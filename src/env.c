@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "env.h"
+#include "procfs.h"
 #include "version.h"
 
 
@@ -22,6 +23,7 @@ static const char doc[] =
 "\n"
 "USAGE: fdtrace [OPTIONS] -p PID[,PID...]\n"
 "       fdtrace [OPTIONS] -- COMMAND [ARG...]\n"
+"       fdtrace [OPTIONS] {-a | --cgroup PATH | -c NAME}...\n"
 "       fdtrace [OPTIONS] -r FILE\n"
 "\n"
 "EXAMPLES:\n"
@@ -30,6 +32,10 @@ static const char doc[] =
 "  fdtrace -j -d 60 -p 4242      # JSON Lines for one minute\n"
 "  fdtrace -f -- python3 app.py  # run a command (and its children) traced;\n"
 "                                # exit with its exit status\n"
+"  fdtrace -a --interval 60 --prom-file /var/lib/prometheus/node-exporter/fdtrace.prom\n"
+"                                # the whole machine, for Prometheus\n"
+"  fdtrace --cgroup /sys/fs/cgroup/system.slice/nginx.service -c nginx\n"
+"                                # one service, by cgroup and name\n"
 "  fdtrace -w app.fdt -p 4242    # trace, and record everything to app.fdt\n"
 "  fdtrace -r app.fdt -g 30      # later, anywhere, no root: what if the grace\n"
 "                                # had been 30 s?\n"
@@ -60,6 +66,10 @@ enum {
 	OPT_USAGE,
 	OPT_PAUSE_GRACE,
 	OPT_FORCE,
+	OPT_CGROUP,
+	OPT_SAMPLE,
+	OPT_INTERVAL,
+	OPT_PROM_FILE,
 };
 
 static const struct argp_option options[] = {
@@ -67,6 +77,12 @@ static const struct argp_option options[] = {
 	{ "pid", 'p', "PID[,PID...]", 0, "Trace these running processes (repeatable; at most "
 	  STR(ENV_MAX_PIDS) ")", 1 },
 	{ "follow", 'f', NULL, 0, "Also trace children the traced processes fork (see --max-procs)", 1 },
+	{ "all", 'a', NULL, 0, "Every process on the machine, those started later too", 1 },
+	{ "cgroup", OPT_CGROUP, "PATH", 0, "Every process in this cgroup v2 directory or below it "
+	  "(repeatable; a systemd service, a container)", 1 },
+	{ "comm", 'c', "NAME", 0, "Processes with this name (repeatable; with --cgroup: both)", 1 },
+	{ "sample", OPT_SAMPLE, "N", 0, "Track 1 in N epoll watches, chosen by open file (counts "
+	  "are then sampled)", 1 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after this long, up to " STR(MAX_SECONDS)
 	  " (default: until Ctrl-C or the targets exit)", 1 },
 
@@ -76,6 +92,10 @@ static const struct argp_option options[] = {
 	{ "pause-grace", OPT_PAUSE_GRACE, "SECONDS", 0, "A socket with data waiting unread is paused, not leaked, for this long (default "
 	  STR(DEFAULT_PAUSE_GRACE_S) ")", 2 },
 	{ "json", 'j', NULL, 0, "JSON Lines on stdout", 2 },
+	{ "interval", OPT_INTERVAL, "SECONDS", 0, "Every SECONDS, the counters of each process "
+	  "that was active (an interval event; with --prom-file, the metrics)", 2 },
+	{ "prom-file", OPT_PROM_FILE, "PATH", 0, "Every --interval, write the Prometheus text format "
+	  "here, atomically (node_exporter's textfile collector)", 2 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's debug output", 2 },
 
 	{ NULL, 0, NULL, 0, "Record and replay:", 3 },
@@ -226,6 +246,39 @@ static void parse_pids(struct argp_state *state, struct env *env, const char *ar
 	} while (*end);
 }
 
+/*
+ * --cgroup PATH: a directory on the cgroup v2 mount (as /proc/self/mounts
+ * says; /sys/fs/cgroup on most hosts, /sys/fs/cgroup/unified on hybrid
+ * ones), absolute or relative to that mount.  Anything else: exit 2.
+ */
+static void add_cgroup(struct argp_state *state, struct env *env, const char *arg)
+{
+	char mnt[4096], joined[8192], *real;
+	size_t n;
+
+	if (env->nr_cgroups == ENV_MAX_CGROUPS) {
+		fail(state, "too many --cgroup (at most %s)", STR(ENV_MAX_CGROUPS));
+		return;
+	}
+	if (procfs__cgroup2_mount(mnt, sizeof(mnt))) {
+		fail(state, "--cgroup %s: no cgroup v2 mount in /proc/self/mounts", arg);
+		return;
+	}
+	if (arg[0] == '/')
+		snprintf(joined, sizeof(joined), "%s", arg);
+	else
+		snprintf(joined, sizeof(joined), "%s/%s", mnt, arg);
+	real = realpath(joined, NULL);
+	n = strlen(mnt);
+	if (!real || strncmp(real, mnt, n) || (real[n] != '/' && real[n] != '\0')) {
+		argp_failure(state, 2, 0, "--cgroup %s: not a directory on the cgroup v2 mount (%s)",
+			     arg, mnt);
+		free(real);
+		return;
+	}
+	env->cgroups[env->nr_cgroups++] = real;
+}
+
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct env *env = state->input;
@@ -247,6 +300,31 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (parse_seconds(arg, MAX_SECONDS, &env->duration_ns) || !env->duration_ns)
 			fail(state, "invalid duration '%s': give seconds above 0, up to "
 			     STR(MAX_SECONDS) ", e.g. 60 or 0.5", arg);
+		break;
+	case 'a':
+		env->select_all = true;
+		break;
+	case OPT_CGROUP:
+		add_cgroup(state, env, arg);
+		break;
+	case 'c':
+		if (!*arg || strlen(arg) >= 16)
+			fail(state, "invalid --comm '%s': give a process name of 1 to 15 characters", arg);
+		else if (env->nr_comms == ENV_MAX_COMMS)
+			fail(state, "too many --comm (at most %s)", STR(ENV_MAX_COMMS));
+		else
+			env->comms[env->nr_comms++] = arg;
+		break;
+	case OPT_SAMPLE:
+		parse_count(state, "--sample", arg, 1U << 20, &env->sample);
+		break;
+	case OPT_INTERVAL:
+		if (parse_seconds(arg, MAX_SECONDS, &env->interval_ns) || !env->interval_ns)
+			fail(state, "invalid interval '%s': give seconds above 0, up to "
+			     STR(MAX_SECONDS) ", e.g. 60", arg);
+		break;
+	case OPT_PROM_FILE:
+		env->prom_path = arg;
 		break;
 	case 'w':
 		env->write_path = arg;
@@ -317,10 +395,19 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		}
 		if (env->force && !env->write_path)
 			argp_failure(state, 2, 0, "--force goes with -w FILE");
+		else if (env->prom_path && !env->interval_ns)
+			argp_failure(state, 2, 0, "--prom-file needs --interval SECONDS");
+		else if ((env->select_all || env->nr_cgroups || env->nr_comms) &&
+			 (env->command || env->nr_pids))
+			argp_failure(state, 2, 0, "-a, --cgroup and --comm choose the processes themselves: no -p or COMMAND with them");
+		else if (env->select_all && (env->nr_cgroups || env->nr_comms))
+			argp_failure(state, 2, 0, "-a is every process: no --cgroup or --comm with it");
+		else if (env->select_all || env->nr_cgroups || env->nr_comms)
+			break;
 		else if (env->command && env->nr_pids)
 			argp_failure(state, 2, 0, "give either -p PID or a COMMAND, not both");
 		else if (!env->command && !env->nr_pids)
-			argp_failure(state, 2, 0, "nothing to trace: give -p PID or -- COMMAND (see --help)");
+			argp_failure(state, 2, 0, "nothing to trace: give -p PID, -- COMMAND, -a, --cgroup or --comm (see --help)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

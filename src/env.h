@@ -31,7 +31,9 @@ enum env_mode {
 	MODE_REPLAY,		/* -r FILE: analyse a recording */
 };
 
-#define ENV_OPTIONS_LEN	2040	/* the command line kept for a recording's header */
+#define ENV_OPTIONS_LEN	2040
+#define ENV_MAX_CGROUPS	16	/* FDT_MAX_SEL_CGROUPS */
+#define ENV_MAX_COMMS	64	/* the sel_comms map */	/* the command line kept for a recording's header */
 
 struct env {
 	enum env_mode mode;
@@ -47,6 +49,15 @@ struct env {
 	__u32 ringbuf_bytes;
 	__u32 max_tracked_fds;
 	__u32 max_pids;			/* --max-procs */
+	/* fleet selection: decided in the kernel at each process's epoll_ctl */
+	bool select_all;		/* -a */
+	char *cgroups[ENV_MAX_CGROUPS];	/* --cgroup, resolved on the cgroup v2 mount */
+	size_t nr_cgroups;
+	const char *comms[ENV_MAX_COMMS];	/* -c */
+	size_t nr_comms;
+	__u32 sample;			/* --sample N: 1 in N watches; 0: all */
+	__u64 interval_ns;		/* --interval: periodic output; 0: none */
+	const char *prom_path;		/* --prom-file */
 	const char *write_path;		/* -w */
 	const char *read_path;		/* -r */
 	bool force;			/* --force: -w may replace a file */

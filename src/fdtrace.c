@@ -54,6 +54,8 @@ int main(int argc, char **argv)
 
 	oopts.format = env.json ? OUTPUT_JSON : OUTPUT_TEXT;
 	oopts.realtime_offset_ns = clock__realtime_offset();
+	/* fleet modes: where each process lives is a column of its own */
+	oopts.show_unit = env.select_all || env.nr_cgroups || env.nr_comms;
 	out = output__new(&oopts);
 	if (!out) {
 		output__error(NULL, "cannot set up output: %s", strerror(errno));

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -25,6 +26,7 @@
 #include "live.h"
 #include "matcher.h"
 #include "output.h"
+#include "attrib.h"
 #include "procfs.h"
 #include "record.h"
 #include "tracer.h"
@@ -68,10 +70,32 @@ struct session {
 	__u64 rec_flushed;	/* when it was last flushed */
 	__u64 rec_lost;		/* lost total last recorded */
 	__u64 tick_ts;		/* the tick being run, for its VERIFY records */
+	__u64 next_interval;	/* --interval */
+	struct attrib *attrib;	/* where each process lives */
+	char cgroup_mnt[256];	/* the cgroup v2 mount, for --cgroup at start */
 	int cmd_status;
 	bool cmd_exited;
 	bool stop;
 };
+
+/* -a, --cgroup, --comm: the kernel chooses the processes */
+static bool fleet(const struct session *s)
+{
+	return s->env->select_all || s->env->nr_cgroups || s->env->nr_comms;
+}
+
+/* output attrib_fn */
+static bool proc_attrib(void *ctx, __u32 pid, struct proc_attrib *a)
+{
+	const struct attrib_entry *e = attrib__get(((struct session *)ctx)->attrib, pid);
+
+	if (!e)
+		return false;
+	a->unit = e->unit;
+	a->cgroup = e->cgroup;
+	a->exe = e->exe;
+	return true;
+}
 
 /* A recording that cannot be written stops tracing: keep the first error. */
 static void rec_check(struct session *s, int err)
@@ -81,8 +105,9 @@ static void rec_check(struct session *s, int err)
 }
 
 /*
- * What a recording says of a process when it is first seen, from /proc:
- * enough to know, elsewhere and later, what was traced.
+ * What a process is, read from /proc when it is first seen: where it
+ * lives for the output, and for a recording enough to know, elsewhere
+ * and later, what was traced.
  */
 static void record_proc(struct session *s, __u32 pid, __u64 ts)
 {
@@ -100,6 +125,9 @@ static void record_proc(struct session *s, __u32 pid, __u64 ts)
 	}
 	if (procfs__cgroup(pid, cgroup, sizeof(cgroup)) == 0)
 		pi.cgroup = cgroup;
+	attrib__set(s->attrib, pid, pi.cgroup, pi.exe);
+	if (!s->rec)
+		return;
 	procfs__nofile(pid, &pi.nofile_soft, &pi.nofile_hard);
 	procfs__start_time(pid, &pi.start_time_ns);
 	rec_check(s, recorder__proc(s->rec, &pi));
@@ -108,22 +136,25 @@ static void record_proc(struct session *s, __u32 pid, __u64 ts)
 /* Every record enters the engine here. */
 static void session_feed(struct session *s, const void *data, size_t size)
 {
-	if (s->rec) {
-		const struct fdt_rec_hdr *h = data;
+	const struct fdt_rec_hdr *h = data;
+	bool known;
 
+	if (s->rec)
 		rec_check(s, recorder__write(s->rec, data, size));
-		/* what the process is, once it is known: after a fork or an exec */
-		if (size >= sizeof(*h) && h->type == FDT_REC_FORK) {
-			const struct fdt_rec_proc *p = data;
-
-			if (size >= sizeof(*p))
-				record_proc(s, p->child_pid, h->ts_ns);
-		} else if (size >= sizeof(*h) && h->type == FDT_REC_EXEC) {
-			record_proc(s, h->pid, h->ts_ns);
-		}
+	if (size < sizeof(*h)) {
+		matcher__feed(s->matcher, data, size);	/* counted as malformed */
+		return;
 	}
+	/* what the process is: when first seen, and anew after an exec */
+	known = attrib__get(s->attrib, h->pid) != NULL;
+	if ((!known && h->type != FDT_REC_EXIT && h->type != FDT_REC_CLOSE) ||
+	    h->type == FDT_REC_EXEC)
+		record_proc(s, h->pid, h->ts_ns);
 	/* A malformed record is counted by the matcher; keep draining. */
 	matcher__feed(s->matcher, data, size);
+	/* its summary is out: forget where it lived */
+	if (h->type == FDT_REC_EXIT)
+		attrib__drop(s->attrib, h->pid);
 }
 
 /* The other calls the loop makes on the engine, each recorded first. */
@@ -430,7 +461,11 @@ static int run(struct session *s)
 		check_lost(s, now);
 		check_full(s);
 		flush_recording(s, now);
-		if (!tracer__any_traced(s->tracer))
+		if (s->env->interval_ns && now >= s->next_interval) {
+			matcher__interval(s->matcher, now);
+			s->next_interval = now + s->env->interval_ns;
+		}
+		if (!fleet(s) && !tracer__any_traced(s->tracer))
 			break;	/* every target is gone */
 		if (s->env->duration_ns && now - start >= s->env->duration_ns)
 			break;
@@ -441,6 +476,7 @@ static int run(struct session *s)
 struct seed_ctx {
 	struct session *s;
 	struct fdt_rec_watch_seed rec;
+	size_t n;		/* watches seeded */
 };
 
 static void seed_watch(void *ctx, const struct procfs_watch *w)
@@ -452,6 +488,7 @@ static void seed_watch(void *ctx, const struct procfs_watch *w)
 	c->rec.events = w->events;
 	c->rec.file = w->file;
 	session_feed(c->s, &c->rec, sizeof(c->rec));
+	c->n++;
 	if (tracer__track_fd(c->s->tracer, c->rec.hdr.pid, w->fd, &w->file))
 		c->s->seed_untracked++;
 }
@@ -461,7 +498,64 @@ static void seed_watch(void *ctx, const struct procfs_watch *w)
  * epoll fd.  Read after attaching, so nothing between the two is missed;
  * a DEL that races the read arrives later as a record and still matches.
  */
-static void seed_watches(struct session *s, __u32 pid)
+static size_t seed_watches(struct session *s, __u32 pid);
+
+/* The --cgroup and --comm selection, as /proc shows it: for seeding only. */
+static bool fleet_selects(struct session *s, __u32 pid)
+{
+	char buf[4096], full[4352], comm[FDT_COMM_LEN];
+	bool ok = true;
+
+	if (s->env->nr_cgroups) {
+		ok = false;
+		if (!procfs__cgroup(pid, buf, sizeof(buf))) {
+			snprintf(full, sizeof(full), "%s%s", s->cgroup_mnt,
+				 strcmp(buf, "/") ? buf : "");
+			for (size_t i = 0; i < s->env->nr_cgroups && !ok; i++) {
+				size_t n = strlen(s->env->cgroups[i]);
+
+				ok = !strncmp(full, s->env->cgroups[i], n) &&
+				     (full[n] == '/' || full[n] == '\0');
+			}
+		}
+	}
+	if (ok && s->env->nr_comms) {
+		ok = false;
+		if (!procfs__comm(pid, comm, sizeof(comm)))
+			for (size_t i = 0; i < s->env->nr_comms && !ok; i++)
+				ok = !strcmp(comm, s->env->comms[i]);
+	}
+	return ok;
+}
+
+/*
+ * Fleet modes at start: the selected processes that already have epoll
+ * watches, seeded from /proc like -p targets.  The others are picked up
+ * by the kernel at their first epoll_ctl.
+ */
+static void fleet_seed(struct session *s)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	procfs__cgroup2_mount(s->cgroup_mnt, sizeof(s->cgroup_mnt));
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long pid = strtoul(de->d_name, &end, 10);
+
+		if (*end || !pid || pid == (unsigned long)getpid() || !fleet_selects(s, pid))
+			continue;
+		if (tracer__trace_pid(s->tracer, pid))
+			continue;
+		if (!seed_watches(s, pid))
+			tracer__untrace_pid(s->tracer, pid);
+	}
+	closedir(d);
+}
+
+static size_t seed_watches(struct session *s, __u32 pid)
 {
 	struct seed_ctx c = {
 		.s = s,
@@ -476,6 +570,7 @@ static void seed_watches(struct session *s, __u32 pid)
 	c.rec.hdr.ts_ns = clock__mono_ns();
 	procfs__comm(pid, c.rec.hdr.comm, sizeof(c.rec.hdr.comm));
 	procfs__epoll_watches(pid, seed_watch, &c);
+	return c.n;
 }
 
 static int setup_loop(struct session *s, const sigset_t *blocked)
@@ -522,6 +617,12 @@ static void start_banner(struct session *s)
 		si.command = s->env->command[0];
 		si.command_pid = command__pid(s->cmd);
 	}
+	si.select_all = s->env->select_all;
+	si.cgroups = (const char *const *)s->env->cgroups;
+	si.nr_cgroups = s->env->nr_cgroups;
+	si.select_comms = s->env->comms;
+	si.nr_comms = s->env->nr_comms;
+	si.sample = s->env->sample;
 	if (s->rec)
 		rec_check(s, recorder__start(s->rec, si.ts_ns, si.pids, si.comms, si.nr_pids,
 					     si.command, si.command_pid));
@@ -541,6 +642,7 @@ static void session_free(struct session *s)
 		close(s->epfd);
 	command__free(s->cmd);
 	matcher__free(s->matcher);
+	attrib__free(s->attrib);
 	if (s->rec)
 		recorder__close(s->rec);	/* what it holds stays readable */
 }
@@ -649,6 +751,12 @@ static int start_tracing(struct session *s, const sigset_t *blocked)
 		.max_tracked_fds = s->max_fds,
 		.max_pids = s->env->max_pids,
 		.pidns_ino = s->pidns_ino,
+		.select_all = s->env->select_all,
+		.cgroups = (const char *const *)s->env->cgroups,
+		.nr_cgroups = s->env->nr_cgroups,
+		.comms = s->env->comms,
+		.nr_comms = s->env->nr_comms,
+		.sample = s->env->sample,
 	};
 	char errbuf[256];
 	int err = 0;
@@ -690,6 +798,8 @@ static int start_tracing(struct session *s, const sigset_t *blocked)
 		session_add_pid(s, command__pid(s->cmd),
 				base ? base + 1 : s->env->command[0], RECORD_ADD_COMMAND);
 	}
+	if (fleet(s))
+		fleet_seed(s);
 	if (s->seed_untracked)
 		session_warn(s, "%llu existing watches not tracked in the kernel (--max-fds too small)",
 			     (unsigned long long)s->seed_untracked);
@@ -756,8 +866,11 @@ int live__run(const struct env *env, struct output *out)
 	mopts.max_checks = VERIFY_BATCH;
 	mopts.new_epfd = track_epfd;
 	mopts.ctx_epfd = &s;
+	s.attrib = attrib__new();
+	if (s.attrib)
+		output__set_attrib(out, proc_attrib, &s);
 	s.matcher = matcher__new(&mopts);
-	if (!s.matcher) {
+	if (!s.matcher || !s.attrib) {
 		output__error(out, "cannot create matcher: %s", strerror(errno));
 		goto out;
 	}
@@ -819,6 +932,7 @@ int live__run(const struct env *env, struct output *out)
 	}
 	start_banner(&s);
 
+	s.next_interval = clock__mono_ns() + env->interval_ns;
 	err = run(&s);
 	if (err) {
 		output__error(out, "event loop failed: %s", strerror(-err));

@@ -95,6 +95,7 @@ struct proc {
 	 * findings.  Processes the user named are never quiet.
 	 */
 	__u8 quiet;
+	__u8 active;		/* a record since the last matcher__interval() */
 };
 
 /* An htab entry of the pid table */
@@ -943,6 +944,7 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 		struct fdt_rec_watch_seed seed;
 	} r;
 	size_t need;
+	int err;
 
 	if (!m)
 		return -EINVAL;
@@ -975,18 +977,26 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 
 	switch (r.hdr.type) {
 	case FDT_REC_EPOLL_CTL:
-		return on_epoll_ctl(m, &r.ctl);
+		err = on_epoll_ctl(m, &r.ctl);
+		break;
 	case FDT_REC_CLOSE:
-		return on_close(m, &r.close);
+		err = on_close(m, &r.close);
+		break;
 	case FDT_REC_EXEC:
-		return proc_get(m, &r.hdr, true) == NONE ? -ENOMEM : 0;
+		err = proc_get(m, &r.hdr, true) == NONE ? -ENOMEM : 0;
+		break;
 	case FDT_REC_EXIT:
 		return on_proc_exit(m, &r.proc);
 	case FDT_REC_FORK:
 		return on_fork(m, &r.proc);
 	default:
-		return on_watch_seed(m, &r.seed);
+		err = on_watch_seed(m, &r.seed);
+		break;
 	}
+	/* the record's process was active (it may have just been created) */
+	if (m->last_idx != NONE && m->last_pid == r.hdr.pid)
+		m->procs[m->last_idx].active = 1;
+	return err;
 bad:
 	m->tot.bad_records++;
 	return -EINVAL;
@@ -1229,6 +1239,27 @@ void matcher__drop_pid(struct matcher *m, __u32 pid, __u64 now_ns)
 		return;
 	emit_summary(m, idx, now_ns);
 	proc_drop(m, idx);
+}
+
+void matcher__interval(struct matcher *m, __u64 now_ns)
+{
+	__u32 i, cap = htab__cap(&m->pids);
+
+	for (i = 0; i < cap; i++) {
+		struct pid_slot *ps = htab__at(&m->pids, i);
+		struct proc *p;
+		struct report r;
+
+		if (!ps->used)
+			continue;
+		p = &m->procs[ps->idx];
+		if (!p->active || p->quiet)
+			continue;
+		p->active = 0;
+		report_init(&r, REPORT_INTERVAL, p, now_ns);
+		r.stats = &p->st;
+		emit(m, &r);
+	}
 }
 
 void matcher__set_lost(struct matcher *m, __u64 lost)

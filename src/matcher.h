@@ -26,6 +26,7 @@ enum report_kind {
 	REPORT_DEREGISTER_FAILED,	/* EPOLL_CTL_DEL failed with EBADF: fd closed first */
 	REPORT_SUMMARY,			/* per process, when it exits or tracing stops */
 	REPORT_TOTALS,			/* once, at the very end */
+	REPORT_INTERVAL,		/* per active process, at matcher__interval() */
 };
 
 /* report.how for REPORT_LEAK_RESOLVED */
@@ -83,7 +84,7 @@ struct report {
 	 * grace than the live run's), so the engine trusted the records.
 	 */
 	__u32 unconfirmed;
-	const struct proc_stats *stats;	/* SUMMARY */
+	const struct proc_stats *stats;	/* SUMMARY, INTERVAL */
 	const struct totals *totals;	/* TOTALS */
 };
 
@@ -159,6 +160,11 @@ void matcher__tick(struct matcher *m, __u64 now_ns);
 int matcher__add_pid(struct matcher *m, __u32 pid, const char *comm, __u64 now_ns);
 /* Process pid is no longer traced (gone or detached): emit its summary. */
 void matcher__drop_pid(struct matcher *m, __u32 pid, __u64 now_ns);
+/*
+ * Periodic output (--interval): a REPORT_INTERVAL with the counters since
+ * the start for every process that had a record since the last call.
+ */
+void matcher__interval(struct matcher *m, __u64 now_ns);
 /* Records lost in the kernel so far; shown in totals. */
 void matcher__set_lost(struct matcher *m, __u64 lost);
 /* Records of process pid lost so far (its summary says its counts are partial). */

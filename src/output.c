@@ -43,6 +43,9 @@ struct output {
 	bool header_done;		/* text: column names printed */
 	__u64 lost_seen;		/* lost events reported so far */
 	int failed;			/* errno of the first failed write */
+	bool show_unit;
+	attrib_fn attrib;
+	void *attrib_ctx;
 };
 
 static const char *const ftype_names[FDT_FT_MAX] = {
@@ -200,6 +203,7 @@ struct text_col {
 	int width;		/* minimum; the last column is not padded */
 	bool left;		/* left-aligned */
 	col_fmt_fn fmt;
+	bool fleet;		/* shown only with show_unit */
 };
 
 static void col_time(char *buf, size_t size, const struct output *o,
@@ -333,17 +337,33 @@ static void col_detail(char *buf, size_t size, const struct output *o,
 	snprintf(buf, size, "%s", s);
 }
 
+static bool attrib_of(const struct output *o, __u32 pid, struct proc_attrib *a)
+{
+	*a = (struct proc_attrib){ "", "", "" };
+	return o->attrib && o->attrib(o->attrib_ctx, pid, a);
+}
+
+static void col_unit(char *buf, size_t size, const struct output *o,
+		     const struct report *r)
+{
+	struct proc_attrib a;
+
+	attrib_of(o, r->pid, &a);
+	snprintf(buf, size, "%s", a.unit[0] ? a.unit : a.cgroup[0] ? a.cgroup : "-");
+}
+
 static const struct text_col text_cols[] = {
-	{ "TIME",	12, true,  col_time },
-	{ "EVENT",	14, true,  col_event },
-	{ "PID",	 7, false, col_pid },
-	{ "COMM",	15, true,  col_comm },
-	{ "FD",		 5, false, col_fd },
-	{ "EPFD",	 5, false, col_epfd },
-	{ "TYPE",	 8, true,  col_type },
-	{ "INODE",	10, false, col_inode },
-	{ "UNWATCHED",	10, false, col_unwatched },
-	{ "DETAIL",	 0, true,  col_detail },
+	{ "TIME",	12, true,  col_time, false },
+	{ "EVENT",	14, true,  col_event, false },
+	{ "PID",	 7, false, col_pid, false },
+	{ "COMM",	15, true,  col_comm, false },
+	{ "UNIT",	20, true,  col_unit, true },
+	{ "FD",		 5, false, col_fd, false },
+	{ "EPFD",	 5, false, col_epfd, false },
+	{ "TYPE",	 8, true,  col_type, false },
+	{ "INODE",	10, false, col_inode, false },
+	{ "UNWATCHED",	10, false, col_unwatched, false },
+	{ "DETAIL",	 0, true,  col_detail, false },
 };
 
 #define NR_TEXT_COLS (sizeof(text_cols) / sizeof(text_cols[0]))
@@ -358,6 +378,8 @@ static void text_row(struct output *o, const char *const *cells)
 		const struct text_col *c = &text_cols[i];
 		int n;
 
+		if (c->fleet && !o->show_unit)
+			continue;
 		n = snprintf(line + len, sizeof(line) - len, "%s%*s",
 			     i ? " " : "", c->left ? -c->width : c->width,
 			     cells[i]);
@@ -419,9 +441,17 @@ static void text_start(struct output *o, const struct start_info *s)
 				fprintf(o->err, " (%s)", comm);
 			}
 		}
+	} else if (s->nr_cgroups || s->nr_comms) {
+		for (i = 0; i < s->nr_cgroups; i++)
+			fprintf(o->err, "%scgroup %s", i ? ", " : "", s->cgroups[i]);
+		for (i = 0; i < s->nr_comms; i++)
+			fprintf(o->err, "%s%s %s", i ? ", " : s->nr_cgroups ? "; " : "",
+				i ? "" : "processes named", s->select_comms[i]);
 	} else {
 		fputs("all processes", o->err);
 	}
+	if (s->sample > 1)
+		fprintf(o->err, ", 1 in %u watches", s->sample);
 	fprintf(o->err, ", grace %s%s\n", grace, s->recording ? "" : "; Ctrl-C to stop");
 	flush(o, o->err);
 }
@@ -446,6 +476,16 @@ static void text_summary(struct output *o, const struct report *r)
 	if (!st)
 		return;
 	sanitize_comm(comm, r->comm);
+	if (r->kind == REPORT_INTERVAL) {
+		char when[CLOCK_HMS_LEN];
+		struct proc_attrib a;
+
+		if (clock__fmt_hms(when, sizeof(when), ts_or_now(r->ts_ns), o->rt_off) < 0)
+			snprintf(when, sizeof(when), "?");
+		fprintf(f, "%s ", when);
+		if (attrib_of(o, r->pid, &a) && (a.unit[0] || a.cgroup[0]))
+			fprintf(f, "[%s] ", a.unit[0] ? a.unit : a.cgroup);
+	}
 	fprintf(f, "pid %u (%s): %llu %s ended: %llu closed", r->pid, comm,
 		(unsigned long long)st->watches_ended,
 		plural(st->watches_ended, "watch", "watches"),
@@ -552,10 +592,20 @@ static void json_begin(struct output *o, struct json_writer *w,
 	json_time_field(o, w, "time", ts_ns);
 }
 
-static void json_proc(struct json_writer *w, const struct report *r)
+static void json_proc(struct output *o, struct json_writer *w, const struct report *r)
 {
+	struct proc_attrib a;
+
 	jsonw_uint_field(w, "pid", r->pid);
 	jsonw_string_n_field(w, "comm", r->comm, FDT_COMM_LEN);
+	if (!attrib_of(o, r->pid, &a))
+		return;
+	if (a.unit[0])
+		jsonw_string_field(w, "unit", a.unit);
+	if (a.cgroup[0])
+		jsonw_string_field(w, "cgroup", a.cgroup);
+	if (a.exe[0])
+		jsonw_string_field(w, "exe", a.exe);
 }
 
 static void json_dev(struct json_writer *w, __u32 dev)
@@ -581,8 +631,24 @@ static void json_start(struct output *o, const struct start_info *s)
 	size_t i;
 
 	json_begin(o, w, "start", ts_or_now(s->ts_ns));
-	jsonw_string_field(w, "mode", s->command ? "command" :
-			   s->nr_pids ? "pids" : "all");
+	jsonw_string_field(w, "mode", s->command ? "command" : s->nr_pids ? "pids" :
+			   s->nr_cgroups || s->nr_comms ? "select" : "all");
+	if (s->nr_cgroups) {
+		jsonw_name(w, "cgroups");
+		jsonw_start_array(w);
+		for (i = 0; i < s->nr_cgroups; i++)
+			jsonw_string(w, s->cgroups[i]);
+		jsonw_end_array(w);
+	}
+	if (s->nr_comms) {
+		jsonw_name(w, "select_comms");
+		jsonw_start_array(w);
+		for (i = 0; i < s->nr_comms; i++)
+			jsonw_string(w, s->select_comms[i]);
+		jsonw_end_array(w);
+	}
+	if (s->sample > 1)
+		jsonw_uint_field(w, "sample", s->sample);
 	jsonw_name(w, "pids");
 	jsonw_start_array(w);
 	for (i = 0; i < s->nr_pids; i++)
@@ -631,7 +697,7 @@ static void json_leak(struct output *o, const struct report *r)
 	struct json_writer *w = o->jout;
 
 	json_begin(o, w, "leak", r->ts_ns);
-	json_proc(w, r);
+	json_proc(o, w, r);
 	json_fd_fields(w, r);
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
 	json_deregistered_at(o, r);
@@ -655,7 +721,7 @@ static void json_resolved(struct output *o, const struct report *r)
 	struct json_writer *w = o->jout;
 
 	json_begin(o, w, "leak_resolved", r->ts_ns);
-	json_proc(w, r);
+	json_proc(o, w, r);
 	json_fd_fields(w, r);
 	jsonw_string_field(w, "how", how_json(r->how));
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
@@ -668,7 +734,7 @@ static void json_closed_watched(struct output *o, const struct report *r)
 	struct json_writer *w = o->jout;
 
 	json_begin(o, w, "closed_while_watched", r->ts_ns);
-	json_proc(w, r);
+	json_proc(o, w, r);
 	json_fd_fields(w, r);
 	jsonw_end_object(w);
 }
@@ -678,7 +744,7 @@ static void json_dereg_failed(struct output *o, const struct report *r)
 	struct json_writer *w = o->jout;
 
 	json_begin(o, w, "deregister_failed", r->ts_ns);
-	json_proc(w, r);
+	json_proc(o, w, r);
 	jsonw_int_field(w, "fd", r->fd);
 	jsonw_int_field(w, "epfd", r->epfd);
 	jsonw_string_field(w, "error", "EBADF");
@@ -693,8 +759,8 @@ static void json_summary(struct output *o, const struct report *r)
 	if (!st)
 		return;
 	jsonw_start_object(w);
-	jsonw_string_field(w, "event", "summary");
-	json_proc(w, r);
+	jsonw_string_field(w, "event", r->kind == REPORT_INTERVAL ? "interval" : "summary");
+	json_proc(o, w, r);
 #define X(name, kind, text, help) jsonw_uint_field(w, #name, st->name);
 	FDT_PROC_COUNTERS(X)
 #undef X
@@ -786,6 +852,7 @@ struct output *output__new(const struct output_opts *opts)
 	o->out = opts->out ? opts->out : stdout;
 	o->err = opts->err ? opts->err : stderr;
 	o->rt_off = opts->realtime_offset_ns;
+	o->show_unit = opts->show_unit;
 	if (opts->format == OUTPUT_TEXT) {
 		o->ops = &text_ops;
 		return o;
@@ -812,6 +879,12 @@ int output__failed(const struct output *o)
 __s64 output__realtime_offset(const struct output *o)
 {
 	return o->rt_off;
+}
+
+void output__set_attrib(struct output *o, attrib_fn fn, void *ctx)
+{
+	o->attrib = fn;
+	o->attrib_ctx = ctx;
 }
 
 void output__set_realtime_offset(struct output *o, __s64 offset_ns)
@@ -846,6 +919,7 @@ void output__report(void *ctx, const struct report *r)
 		o->ops->dereg_failed(o, r);
 		break;
 	case REPORT_SUMMARY:
+	case REPORT_INTERVAL:
 		o->ops->summary(o, r);
 		break;
 	case REPORT_TOTALS:

@@ -11,6 +11,7 @@
 #ifndef __FDTRACE_OUTPUT_H
 #define __FDTRACE_OUTPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <linux/types.h>
@@ -21,11 +22,22 @@ enum output_format {
 	OUTPUT_JSON,
 };
 
+/* Where a process lives (attrib.c): any field may be "" */
+struct proc_attrib {
+	const char *unit;	/* systemd unit or container id */
+	const char *cgroup;
+	const char *exe;
+};
+
+/* Fill *a for pid; false when nothing is known of it. */
+typedef bool (*attrib_fn)(void *ctx, __u32 pid, struct proc_attrib *a);
+
 struct output_opts {
 	enum output_format format;
 	FILE *out;		/* findings, summaries; NULL: stdout */
 	FILE *err;		/* banner (text), warnings, errors; NULL: stderr */
 	__s64 realtime_offset_ns;	/* clock__realtime_offset() */
+	bool show_unit;		/* text: a UNIT column (fleet modes) */
 };
 
 /* What tracing started on, for output__start(). */
@@ -39,6 +51,13 @@ struct start_info {
 	__u64 ts_ns;		/* CLOCK_MONOTONIC start time; 0: now */
 	const char *version;	/* fdtrace's release version, or NULL */
 	const char *commit;	/* the commit it was built from, or NULL */
+	/* Fleet selection (-a, --cgroup, --comm, --sample) */
+	bool select_all;
+	const char *const *cgroups;
+	size_t nr_cgroups;
+	const char *const *select_comms;
+	size_t nr_comms;
+	__u32 sample;		/* 1 in sample watches; 0 or 1: all */
 	/* Replaying (-r): the recording, and where and by what it was made */
 	const struct start_recording {
 		const char *path;
@@ -88,6 +107,8 @@ void output__lost(struct output *o, __u64 lost_total, __u64 ts_ns);
  */
 int output__failed(const struct output *o);
 void output__free(struct output *o);
+/* Findings, intervals and summaries name where their process lives. */
+void output__set_attrib(struct output *o, attrib_fn fn, void *ctx);
 /*
  * The CLOCK_REALTIME - CLOCK_MONOTONIC offset times are printed with: a
  * replay prints a recording's times with the offset it was made with.

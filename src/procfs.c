@@ -348,3 +348,24 @@ int procfs__start_time(__u32 pid, __u64 *boot_ns)
 	*boot_ns = ticks * (1000000000ULL / hz);
 	return 0;
 }
+
+int procfs__cgroup2_mount(char *buf, size_t len)
+{
+	char line[4096], dev[256], dir[4096], type[64];
+	int err = -ENOENT;
+	FILE *f = fopen("/proc/self/mounts", "re");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%255s %4095s %63s", dev, dir, type) != 3)
+			continue;
+		if (strcmp(type, "cgroup2"))
+			continue;
+		snprintf(buf, len, "%s", dir);
+		err = 0;
+		break;
+	}
+	fclose(f);
+	return err;
+}

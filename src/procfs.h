@@ -58,4 +58,7 @@ ssize_t procfs__cmdline(__u32 pid, char *buf, size_t len);
 int procfs__cgroup(__u32 pid, char *buf, size_t len);
 int procfs__start_time(__u32 pid, __u64 *boot_ns);
 
+/* Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts). */
+int procfs__cgroup2_mount(char *buf, size_t len);
+
 #endif /* __FDTRACE_PROCFS_H */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "attrib.h"
 #include "matcher.h"
 #include "replay.h"
 #include "version.h"
@@ -45,6 +46,7 @@ struct replay {
 	struct matcher *m;
 	const struct record_header *h;
 	const char *name;
+	struct attrib *attrib;
 	__u64 grace_ns;
 	__u64 last_ts;
 	bool started;
@@ -139,6 +141,19 @@ static bool unanswered(const struct replay *rp, __u32 pid, __s32 fd)
 		if (rp->unans[i].pid == pid && rp->unans[i].fd == fd)
 			return true;
 	return false;
+}
+
+/* output attrib_fn: from the recording's PROC records */
+static bool replay_attrib(void *ctx, __u32 pid, struct proc_attrib *a)
+{
+	const struct attrib_entry *e = attrib__get(((struct replay *)ctx)->attrib, pid);
+
+	if (!e)
+		return false;
+	a->unit = e->unit;
+	a->cgroup = e->cgroup;
+	a->exe = e->exe;
+	return true;
 }
 
 /* matcher report_fn */
@@ -299,6 +314,8 @@ static int replay_one(struct replay *rp, const void *rec, size_t size)
 	if (u.hdr.type < RECORD_TYPE_MIN) {
 		/* malformed ones are counted in the totals, as they were live */
 		matcher__feed(rp->m, rec, size);
+		if (u.hdr.type == FDT_REC_EXIT)
+			attrib__drop(rp->attrib, u.hdr.pid);	/* its summary is out */
 		return 0;
 	}
 	switch (u.hdr.type) {
@@ -314,9 +331,14 @@ static int replay_one(struct replay *rp, const void *rec, size_t size)
 		comm[FDT_COMM_LEN - 1] = '\0';
 		matcher__add_pid(rp->m, u.hdr.pid, comm, u.hdr.ts_ns);
 		break;
-	case RECORD_PROC:
-		/* checked by the reader; nothing in the engine uses it yet */
+	case RECORD_PROC: {
+		struct record_proc_view v;
+
+		/* where the process lived, for the output's attribution */
+		if (!record_proc__parse(rec, size, &v))
+			attrib__set(rp->attrib, u.hdr.pid, v.cgroup, v.exe);
 		break;
+	}
 	case RECORD_TICK:
 		ensure_started(rp);
 		err = read_answers(rp);
@@ -401,8 +423,11 @@ int replay__reader(struct record_reader *rr, const char *name,
 	mopts.verify_ctx = rp;
 	/* the live run's batches: a tick past the limit left the rest for the next */
 	mopts.max_checks = rp->h->max_checks;
+	rp->attrib = attrib__new();
+	if (rp->attrib)
+		output__set_attrib(out, replay_attrib, rp);
 	rp->m = matcher__new(&mopts);
-	if (!rp->m) {
+	if (!rp->m || !rp->attrib) {
 		output__error(out, "cannot create matcher: %s", strerror(errno));
 		goto out;
 	}
@@ -421,6 +446,8 @@ int replay__reader(struct record_reader *rr, const char *name,
 	status = 0;
 out:
 	matcher__free(rp->m);
+	output__set_attrib(out, NULL, NULL);
+	attrib__free(rp->attrib);
 	free(rp->ans);
 	free(rp->unans);
 	free(rp);

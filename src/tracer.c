@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
@@ -58,6 +59,50 @@ static int handle_rb(void *ctx, void *data, size_t size)
 	struct tracer *t = ctx;
 
 	return t->on_record(t->ctx, data, size);
+}
+
+/* The cgroups and names --cgroup and --comm select, into their maps. */
+static int set_selection(struct tracer *t, const struct tracer_opts *opts,
+			 char *errbuf, size_t errlen)
+{
+	__u8 one = 1;
+	int err;
+
+	if (opts->nr_cgroups > FDT_MAX_SEL_CGROUPS) {
+		errmsg(errbuf, errlen, "too many cgroups (at most %d)", FDT_MAX_SEL_CGROUPS);
+		return -E2BIG;
+	}
+	for (__u32 i = 0; i < opts->nr_cgroups; i++) {
+		/* the map keeps its own reference: the fd may go */
+		int fd = open(opts->cgroups[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0) {
+			err = -errno;
+			errmsg(errbuf, errlen, "cannot open cgroup %s: %s", opts->cgroups[i],
+			       strerror(-err));
+			return err;
+		}
+		err = bpf_map__update_elem(t->skel->maps.sel_cgroups, &i, sizeof(i), &fd,
+					   sizeof(fd), BPF_ANY) ? -errno : 0;
+		close(fd);
+		if (err) {
+			errmsg(errbuf, errlen, "cannot select cgroup %s: %s", opts->cgroups[i],
+			       strerror(-err));
+			return err;
+		}
+	}
+	for (size_t i = 0; i < opts->nr_comms; i++) {
+		char comm[FDT_COMM_LEN] = {};
+
+		strncpy(comm, opts->comms[i], sizeof(comm) - 1);
+		if (bpf_map__update_elem(t->skel->maps.sel_comms, comm, sizeof(comm), &one,
+					 sizeof(one), BPF_ANY)) {
+			err = -errno;
+			errmsg(errbuf, errlen, "cannot select comm %s: %s", comm, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
 }
 
 struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
@@ -114,6 +159,12 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 	bpf_map__set_max_entries(t->skel->maps.traced_pids,
 				 opts->max_pids);
 	t->skel->rodata->targ_pidns_ino = opts->pidns_ino;
+	t->skel->rodata->targ_select = (opts->select_all ? FDT_SELECT_ALL : 0) |
+				       (opts->nr_cgroups ? FDT_SELECT_CGROUP : 0) |
+				       (opts->nr_comms ? FDT_SELECT_COMM : 0);
+	t->skel->rodata->targ_nr_cgroups = opts->nr_cgroups;
+	t->skel->rodata->targ_sample = opts->sample;
+	t->skel->rodata->targ_self_tgid = getpid();	/* in pidns mode, as the ns sees it too */
 
 	err = fdtrace_bpf__load(t->skel);
 	if (err) {
@@ -126,6 +177,10 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 			       strerror(-err));
 		goto err_out;
 	}
+
+	err = set_selection(t, opts, errbuf, errlen);
+	if (err)
+		goto err_out;
 
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), handle_rb, t, NULL);
 	if (!t->rb) {

@@ -32,6 +32,18 @@ struct tracer_opts {
 	__u32 max_tracked_fds;
 	__u32 max_pids;		/* processes traced at once */
 	__u32 pidns_ino;	/* fdtrace's pid namespace if not the initial one, else 0 */
+	/*
+	 * Fleet selection, decided in the kernel at a process's epoll_ctl:
+	 * every process (all), those in these cgroup v2 directories or
+	 * below (paths), those with these names (comms); cgroups and comms
+	 * combine.  None of them: only the processes tracer__trace_pid() names.
+	 */
+	bool select_all;
+	const char *const *cgroups;
+	size_t nr_cgroups;
+	const char *const *comms;
+	size_t nr_comms;
+	__u32 sample;		/* track 1 in sample watches; 0 or 1: all */
 };
 
 struct tracer;
