@@ -30,7 +30,7 @@ endif
 # The matching engine and output never link libbpf: tests and offline
 # tools use them on their own.
 CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/attrib.c src/output.c src/json_writer.c src/clock.c \
-	      src/record.c src/record_reader.c src/replay.c src/prom.c src/cgroup.c
+	      src/record.c src/record_reader.c src/replay.c src/prom.c
 TOOL_SRCS  := src/fdtrace.c src/live.c src/env.c src/tracer.c src/procfs.c src/command.c
 CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
 TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
@@ -93,7 +93,7 @@ $(OUTPUT)/tests/test_record: tests/test_record.c $(CORE_OBJS) | $(OUTPUT)/tests
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
 
 $(OUTPUT)/tests/test_prom $(PROM_DEMO): $(OUTPUT)/tests/%: tests/%.c \
-		$(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/prom.c src/cgroup.c src/htab.c) | $(OUTPUT)/tests
+		$(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/prom.c src/attrib.c src/htab.c) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
 

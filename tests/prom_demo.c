@@ -20,12 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "cgroup.h"
+#include "attrib.h"
 #include "prom.h"
 
 int main(int argc, char **argv)
 {
-	char leaker_unit[256], nginx_unit[256];
+	char leaker_unit[ATTRIB_UNIT_LEN], nginx_unit[ATTRIB_UNIT_LEN];
 	struct timespec ts;
 	struct prom *p;
 	long ms;
@@ -35,8 +35,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* the labels as the agent derives them from /proc/PID/cgroup */
-	cgroup__unit("/system.slice/leaker.service", leaker_unit, sizeof(leaker_unit));
-	cgroup__unit("/system.slice/nginx.service", nginx_unit, sizeof(nginx_unit));
+	attrib__unit_of("/system.slice/leaker.service", leaker_unit, sizeof(leaker_unit));
+	attrib__unit_of("/system.slice/nginx.service", nginx_unit, sizeof(nginx_unit));
 	p = prom__new(argv[1], 1);
 	if (!p) {
 		fprintf(stderr, "prom_demo: %s: %s\n", argv[1], strerror(errno));

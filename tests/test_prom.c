@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 /*
- * Unit tests of the Prometheus exposition (prom.c) and of the cgroup
- * attribution (cgroup.c).  No root, no BPF.  `promtool check metrics` on
+ * Unit tests of the Prometheus exposition (prom.c) and of the unit a
+ * cgroup path names (attrib__unit_of(), whose label prom.c exports).  No root, no BPF.  `promtool check metrics` on
  * a written file is in tests/prom_tests.py.
  *
  *   test_prom            run every test
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
-#include "cgroup.h"
+#include "attrib.h"
 #include "prom.h"
 #include "unit.h"
 
@@ -451,48 +451,42 @@ static bool test_new_errors(void)
 
 /* ---- cgroup attribution ---- */
 
-static bool unit_is(const char *path, const char *want, int kind)
+static bool unit_is(const char *path, const char *want)
 {
-	char buf[256];
-	int got = cgroup__unit(path, buf, sizeof(buf));
+	char buf[ATTRIB_UNIT_LEN];
 
-	return ASSERT_EQ(got, kind, path) && ASSERT_STREQ(buf, want, path);
+	attrib__unit_of(path, buf, sizeof(buf));
+	return ASSERT_STREQ(buf, want, path);
 }
 
 #define ID64 "4f1b7a3c9d2e8f60a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
 #define ID12 "4f1b7a3c9d2e"
 
-static bool test_cgroup_unit(void)
+static bool test_unit_of_cgroup(void)
 {
-	char small[8];
-
-	return unit_is("/system.slice/nginx.service", "nginx.service", CGROUP_UNIT) &&
-	       unit_is("/user.slice/user-1000.slice/session-2.scope", "session-2.scope", CGROUP_UNIT) &&
+	return unit_is("/system.slice/nginx.service", "nginx.service") &&
+	       unit_is("/user.slice/user-1000.slice/session-2.scope", "session-2.scope") &&
 	       /* a service's own subgroups, and a user manager's apps: the innermost */
-	       unit_is("/system.slice/app.service/worker", "app.service", CGROUP_UNIT) &&
+	       unit_is("/system.slice/app.service/worker", "app.service") &&
 	       unit_is("/user.slice/user-1000.slice/user@1000.service/app.slice/app-x.scope",
-		       "app-x.scope", CGROUP_UNIT) &&
-	       unit_is("/system.slice/docker.service", "docker.service", CGROUP_UNIT) &&
+		       "app-x.scope") &&
+	       unit_is("/system.slice/docker.service", "docker.service") &&
 	       /* containers */
-	       unit_is("/system.slice/docker-" ID64 ".scope", ID12, CGROUP_CONTAINER) &&
-	       unit_is("/docker/" ID64, ID12, CGROUP_CONTAINER) &&
-	       unit_is("/kubepods/burstable/pod0b5e2a3c-1111-2222-3333-444455556666/" ID64,
-		       ID12, CGROUP_CONTAINER) &&
+	       unit_is("/system.slice/docker-" ID64 ".scope", ID12) &&
+	       unit_is("/docker/" ID64, ID12) &&
+	       unit_is("/kubepods/burstable/pod0b5e2a3c-1111-2222-3333-444455556666/" ID64, ID12) &&
 	       unit_is("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0b5e.slice/"
-		       "cri-containerd-" ID64 ".scope", ID12, CGROUP_CONTAINER) &&
-	       unit_is("/kubepods.slice/kubepods-pod1.slice/crio-" ID64 ".scope", ID12,
-		       CGROUP_CONTAINER) &&
-	       unit_is("/machine.slice/libpod-" ID64 ".scope", ID12, CGROUP_CONTAINER) &&
+		       "cri-containerd-" ID64 ".scope", ID12) &&
+	       unit_is("/kubepods.slice/kubepods-pod1.slice/crio-" ID64 ".scope", ID12) &&
+	       unit_is("/machine.slice/libpod-" ID64 ".scope", ID12) &&
 	       /* podman with a cgroup namespace: a subgroup of the container's */
-	       unit_is("/machine.slice/libpod-" ID64 ".scope/container", ID12, CGROUP_CONTAINER) &&
-	       /* neither: the path */
-	       unit_is("/", "/", CGROUP_PATH) &&
-	       unit_is("/init.scope.d/x", "/init.scope.d/x", CGROUP_PATH) &&
-	       unit_is("/fdtrace-test/inside", "/fdtrace-test/inside", CGROUP_PATH) &&
-	       unit_is("/docker/" ID12, "/docker/" ID12, CGROUP_PATH) &&
-	       unit_is("/x/docker-" ID12 ".slice", "/x/docker-" ID12 ".slice", CGROUP_PATH) &&
-	       ASSERT_EQ(cgroup__unit("/system.slice/nginx.service", small, sizeof(small)),
-			 -ENAMETOOLONG, "too small a buffer");
+	       unit_is("/machine.slice/libpod-" ID64 ".scope/container", ID12) &&
+	       /* neither: "" (the agent labels with the cgroup path then) */
+	       unit_is("/", "") &&
+	       unit_is("/init.scope.d/x", "") &&
+	       unit_is("/fdtrace-test/inside", "") &&
+	       unit_is("/docker/" ID12, "") &&
+	       unit_is("/x/docker-" ID12 ".slice", "");
 }
 
 static const struct unit_test tests[] = {
@@ -504,7 +498,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(same_labels_one_set),
 	UNIT_TEST(atomic_replace),
 	UNIT_TEST(new_errors),
-	UNIT_TEST(cgroup_unit),
+	UNIT_TEST(unit_of_cgroup),
 };
 
 static void rm_rf(void)
