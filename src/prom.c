@@ -35,7 +35,6 @@ struct pent {
 	__u32 key;
 	__u8 used;
 	__u32 ls;		/* index into prom.ls */
-	__u64 gen;		/* prom.gen when last reported */
 	struct proc_stats st;
 	__u64 open_fds;
 	__u64 fd_limit;
@@ -47,7 +46,6 @@ struct prom {
 	char *dir;		/* path's directory, for the temp file and fsync */
 	char *base;		/* path's last component */
 	__u32 sample;
-	__u64 gen;		/* writes so far */
 	struct labelset **ls;	/* every label set seen, never freed before prom__free() */
 	size_t nr_ls, cap_ls;
 	struct labelset **buckets;
@@ -324,7 +322,6 @@ int prom__proc(struct prom *p, const struct prom_proc *pp)
 	}
 	e = htab__at(&p->procs, slot);
 	e->ls = ls;
-	e->gen = p->gen;
 	e->st = *pp->st;
 	e->open_fds = pp->open_fds;
 	e->fd_limit = pp->fd_limit;
@@ -337,7 +334,7 @@ int prom__proc(struct prom *p, const struct prom_proc *pp)
 /* What a label set shows now */
 struct ls_view {
 	const struct labelset *l;
-	struct proc_stats sum;	/* counters: gone + every process; gauges: live ones */
+	struct proc_stats sum;	/* counters: gone + live; gauges: live */
 	__u64 nr_live;
 	__u64 open_fds, fd_limit;
 	bool have_limit;
@@ -373,12 +370,8 @@ static struct ls_view *build_views(const struct prom *p)
 			continue;
 		e = htab__at(&p->procs, s);
 		w = &v[e->ls];
-		add_counters(&w->sum, &e->st);
-		/* reported since the last write: live, its gauges count */
-		if (e->gen != p->gen)
-			continue;
 		w->nr_live++;
-#define X(name, kind, text, help) if (kind == CNT_GAUGE) w->sum.name += e->st.name;
+#define X(name, kind, text, help) w->sum.name += e->st.name;
 		FDT_PROC_COUNTERS(X)
 #undef X
 		w->open_fds += e->open_fds;
@@ -574,39 +567,12 @@ static int write_all(int fd, const char *s, size_t n)
 	return 0;
 }
 
-/*
- * Retire the processes not reported for PROM_STALE_WRITES writes.  Their
- * pids are gathered first: a removal moves entries, or shrinks the table.
- */
-static void sweep(struct prom *p)
-{
-	__u32 *stale, n = 0;
-
-	stale = malloc(sizeof(*stale) * (p->procs.nr ? p->procs.nr : 1));
-	if (!stale)
-		return;		/* next time */
-	for (__u32 s = 0; s < htab__cap(&p->procs); s++) {
-		const struct pent *e;
-
-		if (!htab__used(&p->procs, s))
-			continue;
-		e = htab__at(&p->procs, s);
-		if (p->gen - e->gen > PROM_STALE_WRITES)
-			stale[n++] = e->key;
-	}
-	for (__u32 i = 0; i < n; i++)
-		retire(p, htab__find(&p->procs, stale[i]));
-	free(stale);
-}
-
 int prom__write(struct prom *p, const struct prom_global *g)
 {
 	char tmp[PATH_MAX];
 	char *text = prom__text(p, g);
 	int fd, dfd, err;
 
-	p->gen++;
-	sweep(p);
 	if (!text)
 		return -ENOMEM;
 	fd = open_temp(p, tmp, sizeof(tmp));

@@ -17,8 +17,8 @@
  * Memory: one entry per label set ever seen (they are bounded by what is
  * traced: units and comms, not pids), kept for the life of the agent
  * because dropping one would make its counters go down; one entry per
- * live process, freed when the process is reported exited (or when it
- * has not been reported for PROM_STALE_WRITES writes).
+ * process, from its first report until it is reported exited (or its pid
+ * shows up as another process: see prom__proc()).
  */
 #ifndef __FDTRACE_PROM_H
 #define __FDTRACE_PROM_H
@@ -26,13 +26,6 @@
 #include <stdbool.h>
 #include <linux/types.h>
 #include "matcher.h"
-
-/*
- * A process not reported for this many prom__write()s is taken as gone
- * without its exit being seen: its counters are kept in its label set's
- * sum, its entry is freed.
- */
-#define PROM_STALE_WRITES	16
 
 struct prom_proc {
 	/* systemd unit, container id, or the cgroup path when neither: the "unit" label */
@@ -61,24 +54,25 @@ struct prom;
  */
 struct prom *prom__new(const char *path, __u32 sample);
 /*
- * Every interval, once per live process; once more with exited set when
- * it exits (a process may also be reported only at its exit).  A pid seen
- * again under another label set, or with counters lower than last time,
- * is a new process: the old one's counts are kept.  0, -EINVAL (no st),
- * or -ENOMEM.
+ * A process's numbers now: every interval for the processes that changed
+ * (or for all of them), and once more with exited set when it exits (a
+ * process may also be reported only at its exit).  A process not reported
+ * in an interval keeps the numbers of its last report.  A pid seen again
+ * under another label set, or with counters lower than last time, is a
+ * new process: the old one's counts are kept.  0, -EINVAL (no st), or
+ * -ENOMEM.
  */
 int prom__proc(struct prom *p, const struct prom_proc *pp);
 /*
  * Write the exposition: a temp file in path's directory (created with
  * O_EXCL|O_NOFOLLOW, mode 0644), fsync, rename over path.  A reader sees
- * the old file or the new one, never part of one.  Processes not
- * reported since the previous write count in the counters only.  0 or a
- * negative errno (the previous file is left as it was).
+ * the old file or the new one, never part of one.  0 or a negative
+ * errno (the previous file is left as it was).
  */
 int prom__write(struct prom *p, const struct prom_global *g);
 /* The exposition prom__write() would write, into a malloc'd string (tests). */
 char *prom__text(struct prom *p, const struct prom_global *g);
-/* Label sets held, and live processes (tests, bounds). */
+/* Label sets held, and processes held (tests, bounds). */
 size_t prom__nr_labelsets(const struct prom *p);
 size_t prom__nr_procs(const struct prom *p);
 void prom__free(struct prom *p);

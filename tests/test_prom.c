@@ -242,11 +242,17 @@ static bool test_counters_monotone_across_exit(void)
 	prom__proc(p, &pf);
 	ok = ok && ASSERT_EQ(leaks_of(p, WEB), 7, "exit of an unseen process");
 
-	/* not reported for PROM_STALE_WRITES writes: retired, counts kept */
-	for (int i = 0; i < PROM_STALE_WRITES + 2; i++)
+	/*
+	 * Not reported for many writes (no activity): held as last reported,
+	 * counted once, also when reported again with more.
+	 */
+	for (int i = 0; i < 20; i++)
 		prom__write(p, &G);
-	ok = ok && ASSERT_EQ(prom__nr_procs(p), 0, "stale processes retired") &&
-	     ASSERT_EQ(leaks_of(p, WEB), 7, "after retiring") &&
+	ok = ok && ASSERT_EQ(prom__nr_procs(p), 2, "idle processes held") &&
+	     ASSERT_EQ(leaks_of(p, WEB), 7, "idle processes counted once");
+	c.leaks = 1;
+	prom__proc(p, &pc);
+	ok = ok && ASSERT_EQ(leaks_of(p, WEB), 8, "an idle process reported again") &&
 	     ASSERT_EQ(prom__nr_labelsets(p), 2, "label sets kept");
 	prom__free(p);
 	return ok;
@@ -293,18 +299,31 @@ static bool test_gauges_worst_process(void)
 		goto out;
 
 	/*
-	 * After a write, only processes reported again are live: app's
-	 * process 2 exits, 1 is not reported (its gauges go), calm is.
+	 * After a write: app's process 2 exits, 1 is not reported (it keeps
+	 * its last numbers); calm's is reported.
 	 */
 	prom__write(p, &G);
 	p2.exited = true;
 	prom__proc(p, &p2);
+	p3.open_fds = 12;
 	prom__proc(p, &p3);
+	t = prom__text(p, &G);
+	ok = ASSERT_EQ(series(t, "fdtrace_open_fds" APP), 500, "process 1's last fds") &&
+	     ASSERT_EQ(series(t, "fdtrace_fd_exhaustion_seconds" APP), 7200, "process 1's time") &&
+	     ASSERT_EQ(series(t, "fdtrace_open_leaks" APP), 2, "process 1's open leaks") &&
+	     ASSERT_EQ(series(t, "fdtrace_open_fds" CALM), 12, "calm's new fds");
+	free(t);
+	if (!ok)
+		goto out;
+
+	/* every process of app gone: no gauges but open_leaks 0 */
+	p1.exited = true;
+	prom__proc(p, &p1);
 	t = prom__text(p, &G);
 	ok = ASSERT_TRUE(!has_series(t, "fdtrace_open_fds" APP), "no live app: no fds") &&
 	     ASSERT_TRUE(!has_series(t, "fdtrace_fd_exhaustion_seconds" APP), "no live app: no time") &&
-	     ASSERT_EQ(series(t, "fdtrace_open_leaks" APP), 0, "no live app: no open leaks") &&
-	     ASSERT_TRUE(has_series(t, "fdtrace_open_fds" CALM), "calm still live");
+	     ASSERT_TRUE(!has_series(t, "fdtrace_fd_usage_ratio" APP), "no live app: no ratio") &&
+	     ASSERT_EQ(series(t, "fdtrace_open_leaks" APP), 0, "no live app: no open leaks");
 	free(t);
 out:
 	prom__free(p);
