@@ -14,6 +14,8 @@
  *                           write 9 on; 10 minutes to its fd limit
  *   nginx.service/nginx     ends 10 watches per write, closes them all:
  *                           no leak, not leaking
+ * and one whose labels need escaping and are not UTF-8 (a comm may hold
+ * any byte): node_exporter refuses the whole file if one is wrong.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -54,7 +56,7 @@ int main(int argc, char **argv)
 			.unit = nginx_unit, .comm = "nginx", .st = &n, .pid = 2000,
 			.open_fds = 50, .fd_limit = 1024, .fd_limit_in_s = -1,
 		};
-		struct prom_global g = { .processes_traced = 2 };
+		struct prom_global g = { .processes_traced = 3 };
 		int err;
 
 		if (i <= 5) {
@@ -70,8 +72,14 @@ int main(int argc, char **argv)
 			a.open_leaks = a.leaks;
 		}
 		n.watches_ended = n.closed = 10 * i;
+		struct prom_proc po = {
+			.unit = "/odd\\path\"with\nnewline", .comm = "x\xffy", .st = &n,
+			.pid = 3000, .fd_limit_in_s = -1,
+		};
+
 		prom__proc(p, &pa);
 		prom__proc(p, &pn);
+		prom__proc(p, &po);
 		err = prom__write(p, &g);
 		if (err) {
 			fprintf(stderr, "prom_demo: write %s: %s\n", argv[1], strerror(-err));
