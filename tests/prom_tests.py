@@ -87,6 +87,17 @@ def prom_metrics_promtool(ctx):
     left = [f for f in os.listdir(ctx.tmp) if f != "fdtrace.prom"]
     check(not left, f"temp files left beside the target: {left}")
 
+    # the README's table names every family the file has, and no other
+    families = set(re.findall(r"^# TYPE (\w+) ", text, re.M))
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    table = readme[readme.index("### Metrics"):]
+    table = table[:table.index("\n## ")]
+    documented = set(re.findall(r"^\| `(fdtrace_\w+)` \|", table, re.M))
+    check(families == documented,
+          f"README's metrics table lacks {sorted(families - documented)}, "
+          f"has {sorted(documented - families)} that the file does not")
+
 
 def unit_line(text, key):
     m = re.search(rf"^{key}=(.*)$", text, re.M)
