@@ -29,7 +29,7 @@ endif
 
 # The matching engine and output never link libbpf: tests and offline
 # tools use them on their own.
-CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/attrib.c src/output.c src/json_writer.c src/clock.c \
+CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/attrib.c src/output.c src/json_writer.c src/clock.c src/html.c \
 	      src/record.c src/record_reader.c src/replay.c src/prom.c
 TOOL_SRCS  := src/fdtrace.c src/live.c src/env.c src/tracer.c src/procfs.c src/command.c
 CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
@@ -38,7 +38,7 @@ TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS  := $(patsubst tests/workloads/%.c,$(OUTPUT)/tests/%,$(WORKLOAD_SRCS))
 UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output $(OUTPUT)/tests/test_record \
-	      $(OUTPUT)/tests/test_prom
+	      $(OUTPUT)/tests/test_html $(OUTPUT)/tests/test_prom
 # prom.c driven with known numbers, for tests/prom_tests.py
 PROM_DEMO  := $(OUTPUT)/tests/prom_demo
 
@@ -89,6 +89,10 @@ $(OUTPUT)/tests/test_output: tests/test_output.c $(patsubst src/%.c,$(OUTPUT)/ob
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
 
 $(OUTPUT)/tests/test_record: tests/test_record.c $(CORE_OBJS) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
+
+$(OUTPUT)/tests/test_html: tests/test_html.c $(CORE_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
 

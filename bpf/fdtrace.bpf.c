@@ -393,6 +393,42 @@ static __always_inline bool sock_is_tcp(struct sock *sk)
 	       BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type) == SOCK_STREAM;
 }
 
+/* Where the socket goes: addresses and ports, or a unix path. */
+static __always_inline void sock_id(struct sock *sk, struct fdt_sock_id *id)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	__builtin_memset(id, 0, sizeof(*id));
+	id->family = family;
+	id->type = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
+	id->protocol = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	if (family == AF_INET) {
+		bpf_core_read(id->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(id->raddr, 4, &sk->__sk_common.skc_daddr);
+	} else if (family == AF_INET6) {
+		bpf_core_read(id->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(id->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	} else if (family == AF_UNIX) {
+		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
+		int len;
+
+		if (addr) {
+			len = BPF_CORE_READ(addr, len) - 2;	/* less sun_family */
+			if (len > 0) {
+				bpf_probe_read_kernel(id->path, sizeof(id->path) - 1,
+						      (char *)addr->name + 2);
+				if (!id->path[0])
+					id->path[0] = '@';	/* abstract: starts with a NUL */
+			}
+		}
+		return;
+	} else {
+		return;
+	}
+	id->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	id->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+}
+
 static __always_inline void sock_evidence(struct file *f, struct fdt_verify *out)
 {
 	struct sock *sk = file_sock(f);
@@ -577,8 +613,9 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	struct pt_regs *regs;
 	struct fdt_file id;
 	struct file *f;
+	struct sock *sk;
 	bool known;
-	__u32 op, flags = 0;
+	__u32 op, flags = 0, size;
 	int epfd, fd, ret = ctx->ret;
 
 	k.pid = pid_tgid >> 32;
@@ -646,7 +683,12 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 			track_epfd(pv, k.pid, epfd);
 	}
 
-	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
+	/* a DEL of a socket carries where it went, read now */
+	sk = op == FDT_EPOLL_CTL_DEL && ret == 0 && id.ftype == FDT_FT_SOCKET && f ?
+	     file_sock(f) : NULL;
+	size = sk ? sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id) :
+		    sizeof(struct fdt_rec_epoll_ctl);
+	r = rec_reserve(FDT_REC_EPOLL_CTL, size, pid_tgid);
 	if (r) {
 		r->epfd = epfd;
 		r->fd = fd;
@@ -655,14 +697,14 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		r->ret = ret;
 		r->rd_seq = 0;
 		r->wr_seq = 0;
-		if (op == FDT_EPOLL_CTL_DEL && ret == 0 && id.ftype == FDT_FT_SOCKET && f) {
-			struct sock *sk = file_sock(f);
-
-			if (sk && sock_is_tcp(sk)) {
+		if (sk) {
+			if (sock_is_tcp(sk)) {
 				flags |= FDT_CTLF_TCP;
 				r->rd_seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
 				r->wr_seq = BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
 			}
+			flags |= FDT_CTLF_SOCK;
+			sock_id(sk, (struct fdt_sock_id *)(r + 1));
 		}
 		r->flags = flags;
 		if (op != FDT_EPOLL_CTL_DEL) {
@@ -671,7 +713,7 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 			bpf_probe_read_user(&r->events, sizeof(r->events), uev);
 		}
 		r->file = id;
-		rec_submit(r, sizeof(*r));
+		rec_submit(r, size);
 	}
 	return 0;
 }

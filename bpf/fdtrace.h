@@ -63,6 +63,7 @@
 /* fdt_rec_epoll_ctl.flags */
 #define FDT_CTLF_UNTRACKED	0x1	/* tracked_fds was full: closes of fd are not seen */
 #define FDT_CTLF_TCP		0x2	/* DEL of a TCP socket: rd_seq, wr_seq are set */
+#define FDT_CTLF_SOCK		0x4	/* a struct fdt_sock_id follows the record */
 
 /* fdt_rec_close.flags */
 #define FDT_CLOSEF_STILL_WATCHED 0x1	/* file still on an epoll list after close */
@@ -113,6 +114,28 @@ struct fdt_rec_epoll_ctl {
 	 */
 	__u32 rd_seq;
 	__u32 wr_seq;
+};
+
+/*
+ * What a socket was connected to, read when its watch ended (so it is
+ * still known after the peer is gone): appended to a DEL's
+ * fdt_rec_epoll_ctl (FDT_CTLF_SOCK, hdr.size covers it).
+ */
+#define FDT_SOCK_PATH_LEN	64
+#define FDT_AF_UNIX		1	/* fdt_sock_id.family: the kernel's AF_* */
+#define FDT_AF_INET		2
+#define FDT_AF_INET6		10
+struct fdt_sock_id {
+	__u16 family;		/* AF_INET, AF_INET6, AF_UNIX, AF_NETLINK, ... */
+	__u16 type;		/* SOCK_STREAM, SOCK_DGRAM, ... */
+	__u16 protocol;		/* IPPROTO_TCP, ... */
+	__u16 lport;		/* host order; inet only */
+	__u16 rport;
+	__u16 pad;
+	__u8 laddr[16];		/* network order: 4 bytes for AF_INET */
+	__u8 raddr[16];
+	/* AF_UNIX: the bound path (the listener's, for an accepted socket); "@..." abstract */
+	char path[FDT_SOCK_PATH_LEN];
 };
 
 struct fdt_rec_close {
@@ -204,6 +227,7 @@ _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
 _Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
 _Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 88, "fdt_rec_epoll_ctl layout");
 _Static_assert(sizeof(struct fdt_rec_close) == 72, "fdt_rec_close layout");
+_Static_assert(sizeof(struct fdt_sock_id) == 108, "fdt_sock_id layout");
 _Static_assert(sizeof(struct fdt_rec_proc) == 56, "fdt_rec_proc layout");
 _Static_assert(sizeof(struct fdt_rec_watch_seed) == 72, "fdt_rec_watch_seed layout");
 

@@ -65,7 +65,11 @@ __s64 clock__realtime_offset(void)
 /* wall time in whole seconds (floored) and the ns within that second */
 static void wall_split(__u64 mono_ns, __s64 offset_ns, time_t *sec, long *nsec)
 {
-	__s64 wall = (__s64)mono_ns + offset_ns;
+	/*
+	 * A recording's offset and timestamps are untrusted: add without
+	 * signed overflow (wrapping is as good an answer as any for them).
+	 */
+	__s64 wall = (__s64)(mono_ns + (__u64)offset_ns);
 	__s64 s = wall / NSEC_PER_SEC, ns = wall % NSEC_PER_SEC;
 
 	if (ns < 0) {

@@ -70,6 +70,7 @@ enum {
 	OPT_SAMPLE,
 	OPT_INTERVAL,
 	OPT_PROM_FILE,
+	OPT_HTML,
 };
 
 static const struct argp_option options[] = {
@@ -101,7 +102,9 @@ static const struct argp_option options[] = {
 	{ NULL, 0, NULL, 0, "Record and replay:", 3 },
 	{ "write", 'w', "FILE", 0, "Also record everything the analysis needs to FILE (mode 0600; "
 	  "never an existing file)", 3 },
-	{ "force", OPT_FORCE, NULL, 0, "With -w, replace FILE if it is a regular file", 3 },
+	{ "html", OPT_HTML, "FILE", 0, "At the end, a picture of the run in FILE: one self-contained "
+	  "HTML page, timelines and findings (with -r too)", 3 },
+	{ "force", OPT_FORCE, NULL, 0, "With -w or --html, replace FILE if it is a regular file", 3 },
 	{ "read", 'r', "FILE", 0, "Analyse a recording instead of tracing: no root needed; -g and "
 	  "--pause-grace decide anew", 3 },
 
@@ -336,6 +339,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_FORCE:
 		env->force = true;
 		break;
+	case OPT_HTML:
+		env->html_path = arg;
+		break;
 	case 'g':
 		env->grace_set = true;
 		if (parse_seconds(arg, MAX_SECONDS, &env->grace_ns))
@@ -389,12 +395,15 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (env->read_path) {
 			/* a recording says what was traced and how */
 			if (env->command || env->nr_pids || env->follow || env->duration_ns ||
-			    env->write_path || env->max_tracked_fds || state->input == NULL)
-				argp_failure(state, 2, 0, "-r FILE analyses a recording: it takes no -p, -f, -d, -w, --max-fds or COMMAND");
+			    env->write_path || env->max_tracked_fds || env->select_all ||
+			    env->nr_cgroups || env->nr_comms)
+				argp_failure(state, 2, 0, "-r FILE analyses a recording: it takes no -p, -a, --cgroup, --comm, -f, -d, -w, --max-fds or COMMAND");
 			break;
 		}
-		if (env->force && !env->write_path)
-			argp_failure(state, 2, 0, "--force goes with -w FILE");
+		if (env->force && !env->write_path && !env->html_path)
+			argp_failure(state, 2, 0, "--force goes with -w FILE or --html FILE");
+		else if (env->write_path && env->html_path && !strcmp(env->write_path, env->html_path))
+			argp_failure(state, 2, 0, "-w and --html name the same file");
 		else if (env->prom_path && !env->interval_ns)
 			argp_failure(state, 2, 0, "--prom-file needs --interval SECONDS");
 		else if ((env->select_all || env->nr_cgroups || env->nr_comms) &&

@@ -59,6 +59,7 @@ struct env {
 	__u64 interval_ns;		/* --interval: periodic output; 0: none */
 	const char *prom_path;		/* --prom-file */
 	const char *write_path;		/* -w */
+	const char *html_path;		/* --html */
 	const char *read_path;		/* -r */
 	bool force;			/* --force: -w may replace a file */
 	bool grace_set;			/* -g given (replay: else the recording's) */

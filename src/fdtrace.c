@@ -28,6 +28,8 @@ static int replay_mode(const struct env *env, struct output *out)
 		.grace_set = env->grace_set,
 		.pause_grace_ns = env->pause_grace_ns,
 		.pause_grace_set = env->pause_grace_set,
+		.html_path = env->html_path,
+		.force = env->force,
 	};
 
 	return replay__run(env->read_path, &o, out);

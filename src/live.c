@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -27,6 +28,7 @@
 #include "matcher.h"
 #include "output.h"
 #include "attrib.h"
+#include "html.h"
 #include "procfs.h"
 #include "record.h"
 #include "tracer.h"
@@ -66,6 +68,7 @@ struct session {
 	 * is told, so that a replay makes the same calls (record.h).
 	 */
 	struct recorder *rec;
+	struct html *html;	/* --html: drawn from the same records and reports */
 	int rec_err;		/* first write error: tracing stops */
 	__u64 rec_flushed;	/* when it was last flushed */
 	__u64 rec_lost;		/* lost total last recorded */
@@ -126,11 +129,14 @@ static void record_proc(struct session *s, __u32 pid, __u64 ts)
 	if (procfs__cgroup(pid, cgroup, sizeof(cgroup)) == 0)
 		pi.cgroup = cgroup;
 	attrib__set(s->attrib, pid, pi.cgroup, pi.exe);
-	if (!s->rec)
+	if (!s->rec && !s->html)
 		return;
 	procfs__nofile(pid, &pi.nofile_soft, &pi.nofile_hard);
 	procfs__start_time(pid, &pi.start_time_ns);
-	rec_check(s, recorder__proc(s->rec, &pi));
+	if (s->html)
+		html__proc(s->html, &pi);
+	if (s->rec)
+		rec_check(s, recorder__proc(s->rec, &pi));
 }
 
 /* Every record enters the engine here. */
@@ -141,6 +147,8 @@ static void session_feed(struct session *s, const void *data, size_t size)
 
 	if (s->rec)
 		rec_check(s, recorder__write(s->rec, data, size));
+	if (s->html)
+		html__record(s->html, data, size);
 	if (size < sizeof(*h)) {
 		matcher__feed(s->matcher, data, size);	/* counted as malformed */
 		return;
@@ -197,6 +205,8 @@ static void session_warn(struct session *s, const char *fmt, ...)
 	va_end(ap);
 	if (s->rec)
 		rec_check(s, recorder__warn(s->rec, clock__mono_ns(), msg));
+	if (s->html)
+		html__warn(s->html, clock__mono_ns(), msg);
 	output__warn(s->out, "%s", msg);
 }
 
@@ -206,6 +216,47 @@ static int on_record(void *ctx, const void *data, size_t size)
 	return 0;
 }
 
+
+/* The matcher's report_fn: the output, and the picture if one is drawn. */
+static void session_report(void *ctx, const struct report *r)
+{
+	struct session *s = ctx;
+
+	output__report(s->out, r);
+	if (s->html)
+		html__report(s->html, r);
+}
+
+/* --html: checked now, so a path that cannot be written fails before tracing. */
+static int open_html(struct session *s)
+{
+	struct html_opts o = HTML_OPTS_INIT;
+	struct utsname u;
+	int err;
+
+	if (!s->env->html_path)
+		return 0;
+	err = html__check_path(s->env->html_path, s->env->force);
+	if (err) {
+		output__error(s->out, "cannot write %s: %s%s", s->env->html_path, strerror(-err),
+			      err == -EEXIST ? " (--force replaces it)" : "");
+		return -1;
+	}
+	uname(&u);
+	o.realtime_offset_ns = output__realtime_offset(s->out);
+	o.grace_ns = s->env->grace_ns;
+	o.host = u.nodename;
+	o.kernel = u.release;
+	o.source = "live";
+	o.version = FDTRACE_VERSION;
+	o.force = s->env->force;
+	s->html = html__new(&o);
+	if (!s->html) {
+		output__error(s->out, "cannot draw %s: %s", s->env->html_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 /* -w: create the recording, its header saying how this run was made. */
 static int open_recording(struct session *s)
@@ -643,6 +694,7 @@ static void session_free(struct session *s)
 	command__free(s->cmd);
 	matcher__free(s->matcher);
 	attrib__free(s->attrib);
+	html__free(s->html);
 	if (s->rec)
 		recorder__close(s->rec);	/* what it holds stays readable */
 }
@@ -846,7 +898,7 @@ int live__run(const struct env *env, struct output *out)
 	sigset_t blocked, stop_sigs, orig;
 	struct rlimit nofile;
 	bool have_nofile;
-	int err, sig, status = 2;
+	int err, sig, html_err = 0, status = 2;
 
 	s.env = env;
 	s.out = out;
@@ -858,8 +910,8 @@ int live__run(const struct env *env, struct output *out)
 
 	mopts.grace_ns = env->grace_ns;
 	mopts.pause_grace_ns = env->pause_grace_ns;
-	mopts.report = output__report;
-	mopts.ctx = out;
+	mopts.report = session_report;
+	mopts.ctx = &s;
 	mopts.verify = verify_fds;
 	mopts.verify_ctx = &s;
 	/* bounded work per pass, so signals and the ring buffer are never starved */
@@ -899,7 +951,7 @@ int live__run(const struct env *env, struct output *out)
 	if (pid_namespace(&s))
 		goto out;
 	s.max_fds = size_fd_map(&s);	/* from the limit the command gets */
-	if (open_recording(&s))
+	if (open_recording(&s) || open_html(&s))
 		goto out;
 	/*
 	 * A pidfd per -p target beside the BPF fds: ENV_MAX_PIDS targets do
@@ -944,6 +996,9 @@ int live__run(const struct env *env, struct output *out)
 		rec_check(&s, recorder__close(s.rec));
 		s.rec = NULL;
 	}
+	html_err = s.html ? html__write(s.html, env->html_path) : 0;
+	if (html_err)
+		output__error(out, "cannot write %s: %s", env->html_path, strerror(-html_err));
 	err = output__failed(out);
 	if (err || s.rec_err) {
 		if (err)
@@ -958,7 +1013,7 @@ int live__run(const struct env *env, struct output *out)
 			command__wait(s.cmd, &blocked, &s.cmd_status);
 		goto out;
 	}
-	status = exit_status(&s);
+	status = html_err ? 2 : exit_status(&s);
 out:
 	session_free(&s);
 	return status;

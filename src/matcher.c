@@ -72,6 +72,7 @@ struct fd_ent {
 	__u64 move_ts;
 	__u8 tcp;		/* the positions above are known */
 	__u8 paused;		/* counted in paused already */
+	struct fdt_sock_id *sock;	/* where the socket went, at its last DEL */
 };
 
 struct proc {
@@ -246,6 +247,7 @@ static void fd_remove(struct matcher *m, __u32 pidx, __u32 slot)
 	if (e->heap_idx != NONE)
 		heap_remove(m, e->heap_idx);
 	free(e->ep_ext);
+	free(e->sock);
 	htab__remove(&p->fds, slot);
 }
 
@@ -394,6 +396,7 @@ static void proc_release(struct matcher *m, __u32 idx)
 		if (e->heap_idx != NONE)
 			heap_remove(m, e->heap_idx);
 		free(e->ep_ext);
+		free(e->sock);
 	}
 	htab__free(&p->fds);
 	free(p->epfds_ext);
@@ -449,6 +452,7 @@ static void fill_report(struct report *r, enum report_kind kind,
 	r->fd = e->fd;
 	r->epfd = e->epfd;
 	r->file = e->file;
+	r->sock = e->sock;
 	r->del_ts_ns = e->del_ts;
 	r->unwatched_ns = ts > e->del_ts ? ts - e->del_ts : 0;
 }
@@ -631,7 +635,8 @@ static int watch(struct matcher *m, __u32 pidx, __s32 fd, __s32 epfd,
 	return 0;
 }
 
-static int unwatch(struct matcher *m, __u32 pidx, const struct fdt_rec_epoll_ctl *r)
+static int unwatch(struct matcher *m, __u32 pidx, const struct fdt_rec_epoll_ctl *r,
+		   const struct fdt_sock_id *sock)
 {
 	__s32 fd = r->fd, epfd = r->epfd;
 	const struct fdt_file *file = &r->file;
@@ -668,6 +673,12 @@ static int unwatch(struct matcher *m, __u32 pidx, const struct fdt_rec_epoll_ctl
 	e->tcp = !!(r->flags & FDT_CTLF_TCP);
 	e->del_rd = e->rd = r->rd_seq;
 	e->del_wr = e->wr = r->wr_seq;
+	if (sock) {
+		if (!e->sock)
+			e->sock = malloc(sizeof(*e->sock));
+		if (e->sock)	/* without memory, a leak just names no peer */
+			*e->sock = *sock;
+	}
 	p->st.watches_ended++;
 	m->tot.watches_ended++;
 	return heap_push(m, pidx, slot, ts);
@@ -707,7 +718,8 @@ static bool track_state(struct matcher *m, __u32 pidx, const struct fdt_rec_epol
 	return true;
 }
 
-static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r)
+static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r,
+			const struct fdt_sock_id *sock)
 {
 	struct report rep;
 	__u32 pidx = proc_get(m, &r->hdr, false);
@@ -741,7 +753,7 @@ static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r)
 		/* a MOD that succeeds on a fd we think unwatched shows a missed ADD */
 		return watch(m, pidx, r->fd, r->epfd, &r->file, r->hdr.ts_ns, false);
 	case FDT_EPOLL_CTL_DEL:
-		return unwatch(m, pidx, r);
+		return unwatch(m, pidx, r, sock);
 	default:
 		return 0;
 	}
@@ -943,6 +955,7 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 		struct fdt_rec_proc proc;
 		struct fdt_rec_watch_seed seed;
 	} r;
+	struct fdt_sock_id sock;
 	size_t need;
 	int err;
 
@@ -977,7 +990,14 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 
 	switch (r.hdr.type) {
 	case FDT_REC_EPOLL_CTL:
-		err = on_epoll_ctl(m, &r.ctl);
+		/* a DEL of a socket may carry where it went */
+		if ((r.ctl.flags & FDT_CTLF_SOCK) && size >= need + sizeof(sock)) {
+			memcpy(&sock, (const char *)data + need, sizeof(sock));
+			sock.path[FDT_SOCK_PATH_LEN - 1] = '\0';
+			err = on_epoll_ctl(m, &r.ctl, &sock);
+		} else {
+			err = on_epoll_ctl(m, &r.ctl, NULL);
+		}
 		break;
 	case FDT_REC_CLOSE:
 		err = on_close(m, &r.close);

@@ -84,6 +84,8 @@ struct report {
 	 * grace than the live run's), so the engine trusted the records.
 	 */
 	__u32 unconfirmed;
+	/* LEAK, LEAK_RESOLVED: where the socket went when its watch ended, or NULL */
+	const struct fdt_sock_id *sock;
 	const struct proc_stats *stats;	/* SUMMARY, INTERVAL */
 	const struct totals *totals;	/* TOTALS */
 };

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
 #include <string.h>
 #include <unistd.h>
 #include "clock.h"
@@ -105,6 +106,56 @@ static const char *tcp_state_name(__u32 st)
 	};
 
 	return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+/* "127.0.0.1:8080", "[::1]:8080" */
+static void fmt_endpoint(char *buf, size_t size, __u16 family, const __u8 *addr, __u16 port)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(family == FDT_AF_INET6 ? AF_INET6 : AF_INET, addr, a, sizeof(a)))
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, size, family == FDT_AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
+}
+
+static const char *sock_proto(const struct fdt_sock_id *s)
+{
+	if (s->family == FDT_AF_INET || s->family == FDT_AF_INET6) {
+		if (s->protocol == 6)
+			return s->family == FDT_AF_INET6 ? "tcp6" : "tcp";
+		if (s->protocol == 17)
+			return s->family == FDT_AF_INET6 ? "udp6" : "udp";
+		return s->family == FDT_AF_INET6 ? "inet6" : "inet";
+	}
+	switch (s->family) {
+	case FDT_AF_UNIX:	return s->type == 1 ? "unix" : s->type == 2 ? "unix-dgram" : "unix-seqpacket";
+	case 16:		return "netlink";
+	case 17:		return "packet";
+	default:		return "socket";
+	}
+}
+
+/*
+ * A socket in one phrase, as lsof people read it:
+ * "tcp 127.0.0.1:8080 <- 127.0.0.1:53122", "unix /run/app.sock".
+ */
+static void fmt_sock(char *buf, size_t size, const struct fdt_sock_id *s)
+{
+	char l[64], r[64];
+
+	if (s->family == FDT_AF_INET || s->family == FDT_AF_INET6) {
+		fmt_endpoint(l, sizeof(l), s->family, s->laddr, s->lport);
+		fmt_endpoint(r, sizeof(r), s->family, s->raddr, s->rport);
+		snprintf(buf, size, "%s %s <- %s", sock_proto(s), l, r);
+	} else if (s->path[0]) {
+		snprintf(buf, size, "%s %.*s", sock_proto(s), FDT_SOCK_PATH_LEN, s->path);
+	} else {
+		snprintf(buf, size, "%s", sock_proto(s));
+	}
+	/* the path came from the traced process: no terminal controls */
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 }
 
 static const char *how_text(enum resolve_how how)
@@ -293,6 +344,22 @@ static void col_unwatched(char *buf, size_t size, const struct output *o,
 		snprintf(buf, size, "-");
 }
 
+static void col_socket(char *buf, size_t size, const struct output *o,
+		       const struct report *r)
+{
+	(void)o;
+	if (!r->sock) {
+		buf[0] = '\0';
+		return;
+	}
+	fmt_sock(buf, size, r->sock);
+	if (r->kind == REPORT_LEAK && (r->ev.sock_flags & FDT_SOCKF_TCP)) {
+		size_t n = strlen(buf);
+
+		snprintf(buf + n, size - n, " %s", tcp_state_name(r->ev.tcp_state));
+	}
+}
+
 static void col_detail(char *buf, size_t size, const struct output *o,
 		       const struct report *r)
 {
@@ -363,7 +430,8 @@ static const struct text_col text_cols[] = {
 	{ "TYPE",	 8, true,  col_type, false },
 	{ "INODE",	10, false, col_inode, false },
 	{ "UNWATCHED",	10, false, col_unwatched, false },
-	{ "DETAIL",	 0, true,  col_detail, false },
+	{ "DETAIL",	44, true,  col_detail, false },
+	{ "SOCKET",	 0, true,  col_socket, false },
 };
 
 #define NR_TEXT_COLS (sizeof(text_cols) / sizeof(text_cols[0]))
@@ -682,6 +750,28 @@ static void json_start(struct output *o, const struct start_info *s)
 	jsonw_end_object(w);
 }
 
+/* "socket": where it went when its watch ended */
+static void json_sock(struct json_writer *w, const struct report *r)
+{
+	const struct fdt_sock_id *s = r->sock;
+	char buf[80];
+
+	if (!s)
+		return;
+	jsonw_name(w, "socket");
+	jsonw_start_object(w);
+	jsonw_string_field(w, "proto", sock_proto(s));
+	if (s->family == FDT_AF_INET || s->family == FDT_AF_INET6) {
+		fmt_endpoint(buf, sizeof(buf), s->family, s->laddr, s->lport);
+		jsonw_string_field(w, "local", buf);
+		fmt_endpoint(buf, sizeof(buf), s->family, s->raddr, s->rport);
+		jsonw_string_field(w, "peer", buf);
+	} else if (s->path[0]) {
+		jsonw_string_n_field(w, "path", s->path, FDT_SOCK_PATH_LEN);
+	}
+	jsonw_end_object(w);
+}
+
 /* The fields every finding about one fd carries, in one order. */
 static void json_fd_fields(struct json_writer *w, const struct report *r)
 {
@@ -701,6 +791,7 @@ static void json_leak(struct output *o, const struct report *r)
 	json_fd_fields(w, r);
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
 	json_deregistered_at(o, r);
+	json_sock(w, r);
 	jsonw_string_field(w, "evidence", evidence_name(r->ev.cls));
 	if (r->unconfirmed)
 		jsonw_bool_field(w, "unconfirmed", true);
@@ -723,6 +814,7 @@ static void json_resolved(struct output *o, const struct report *r)
 	json_begin(o, w, "leak_resolved", r->ts_ns);
 	json_proc(o, w, r);
 	json_fd_fields(w, r);
+	json_sock(w, r);
 	jsonw_string_field(w, "how", how_json(r->how));
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
 	json_deregistered_at(o, r);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "attrib.h"
+#include "html.h"
 #include "matcher.h"
 #include "replay.h"
 #include "version.h"
@@ -47,6 +48,7 @@ struct replay {
 	const struct record_header *h;
 	const char *name;
 	struct attrib *attrib;
+	struct html *html;
 	__u64 grace_ns;
 	__u64 last_ts;
 	bool started;
@@ -173,6 +175,8 @@ static void report(void *ctx, const struct report *r)
 		r = &copy;
 	}
 	output__report(rp->out, r);
+	if (rp->html)
+		html__report(rp->html, r);
 }
 
 /* pids: s->nr_pids struct record_start_pid, as read (not aligned) */
@@ -309,6 +313,8 @@ static int replay_one(struct replay *rp, const void *rec, size_t size)
 	if (rp->finished)
 		return fail(rp, "offset %llu: record after the end of tracing",
 			    (unsigned long long)record_reader__offset(rp->rr));
+	if (rp->html)
+		html__record(rp->html, rec, size);
 	if (u.hdr.ts_ns > rp->last_ts)
 		rp->last_ts = u.hdr.ts_ns;
 	if (u.hdr.type < RECORD_TYPE_MIN) {
@@ -423,6 +429,22 @@ int replay__reader(struct record_reader *rr, const char *name,
 	mopts.verify_ctx = rp;
 	/* the live run's batches: a tick past the limit left the rest for the next */
 	mopts.max_checks = rp->h->max_checks;
+	if (o && o->html_path) {
+		struct html_opts ho = HTML_OPTS_INIT;
+
+		ho.realtime_offset_ns = rp->h->realtime_offset_ns;
+		ho.grace_ns = rp->grace_ns;
+		ho.host = rp->h->hostname;
+		ho.kernel = rp->h->kernel_release;
+		ho.source = name;
+		ho.version = rp->h->fdtrace_version;
+		ho.force = o->force;
+		rp->html = html__new(&ho);
+		if (!rp->html) {
+			output__error(out, "cannot draw %s: %s", o->html_path, strerror(errno));
+			goto out;
+		}
+	}
 	rp->attrib = attrib__new();
 	if (rp->attrib)
 		output__set_attrib(out, replay_attrib, rp);
@@ -444,8 +466,17 @@ int replay__reader(struct record_reader *rr, const char *name,
 	if (!rp->finished)
 		finish_truncated(rp, name);
 	status = 0;
+	if (rp->html) {
+		int err = html__write(rp->html, o->html_path);
+
+		if (err) {
+			output__error(out, "cannot write %s: %s", o->html_path, strerror(-err));
+			status = 2;
+		}
+	}
 out:
 	matcher__free(rp->m);
+	html__free(rp->html);
 	output__set_attrib(out, NULL, NULL);
 	attrib__free(rp->attrib);
 	free(rp->ans);
@@ -460,6 +491,15 @@ int replay__run(const char *path, const struct replay_opts *o, struct output *ou
 	char err[256];
 	int status;
 
+	if (o && o->html_path) {
+		int e = html__check_path(o->html_path, o->force);
+
+		if (e) {
+			output__error(out, "cannot write %s: %s%s", o->html_path, strerror(-e),
+				      e == -EEXIST ? " (--force replaces it)" : "");
+			return 2;
+		}
+	}
 	rr = record_reader__open(path, err, sizeof(err));
 	if (!rr) {
 		output__error(out, "%s: %s", path, err);

@@ -23,6 +23,8 @@ struct replay_opts {
 	bool grace_set;
 	__u64 pause_grace_ns;	/* likewise */
 	bool pause_grace_set;
+	const char *html_path;	/* --html: a picture of the replayed run */
+	bool force;		/* it may replace a regular file */
 };
 
 /*

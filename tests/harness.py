@@ -567,6 +567,7 @@ class Ctx:
         self.name = test.name
         self.verbose = verbose
         self.procs = []
+        self.cleanups = []      # called after kill_all(), last added first
         self.logbuf = []
         self.start = time.time()
         self.deadline = self.start + test.timeout
@@ -626,6 +627,11 @@ class Ctx:
                 break
             if pid == 0:
                 break
+        while self.cleanups:
+            try:
+                self.cleanups.pop()()
+            except Exception as e:      # a cleanup must not hide the test's result
+                self.log(f"cleanup failed: {e}")
 
 
 # ---- the ways a workload is traced -------------------------------------------

@@ -390,6 +390,11 @@ static bool test_evidence(void)
 	struct cap c;
 	bool ok;
 
+	struct fdt_sock_id sock = { .family = FDT_AF_INET, .type = 1, .protocol = 6,
+				    .lport = 8080, .rport = 53122,
+				    .laddr = { 127, 0, 0, 1 }, .raddr = { 127, 0, 0, 1 } };
+
+	r.sock = &sock;
 	r.ev = (struct evidence){ .cls = EVIDENCE_PEER_CLOSED,
 				  .sock_flags = FDT_SOCKF_SOCKET | FDT_SOCKF_TCP,
 				  .tcp_state = 8, .unread = 0, .read_since = 0,
@@ -403,6 +408,8 @@ static bool test_evidence(void)
 		"\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"epfd\":3,"
 		"\"type\":\"socket\",\"inode\":123456,\"dev\":\"0:8\","
 		"\"unwatched_s\":5.002,\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\","
+		"\"socket\":{\"proto\":\"tcp\",\"local\":\"127.0.0.1:8080\","
+		"\"peer\":\"127.0.0.1:53122\"},"
 		"\"evidence\":\"peer_closed\",\"tcp_state\":\"CLOSE_WAIT\","
 		"\"read_since_del\":0,\"written_since_del\":12,\"unread_bytes\":0,"
 		"\"quiet_s\":5.002}\n");
@@ -410,12 +417,14 @@ static bool test_evidence(void)
 	if (!cap_open(&c, OUTPUT_TEXT))
 		return false;
 	r.ev = (struct evidence){ .cls = EVIDENCE_BACKPRESSURED,
-				  .sock_flags = FDT_SOCKF_SOCKET, .unread = 4096 };
+				  .sock_flags = FDT_SOCKF_SOCKET | FDT_SOCKF_TCP, .tcp_state = 1,
+				  .unread = 4096 };
 	output__report(c.o, &r);
 	cap_sync(&c);
 	ok &= expect_str("text", c.out_buf,
-		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL\n"
-		"15:04:10.125 LEAK              4242 python3             9     3 socket       123456     5.002s backpressured: 4096 bytes unread\n");
+		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL                                       SOCKET\n"
+		"15:04:10.125 LEAK              4242 python3             9     3 socket       123456     5.002s "
+		"backpressured: 4096 bytes unread             tcp 127.0.0.1:8080 <- 127.0.0.1:53122 ESTABLISHED\n");
 	cap_close(&c);
 	return ok;
 }
@@ -467,7 +476,7 @@ static bool test_text(void)
 	output__lost(c.o, 4, T(1));
 	cap_sync(&c);
 	ok = expect_str("out", c.out_buf,
-		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL\n"
+		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL                                       SOCKET\n"
 		"15:04:10.125 LEAK              4242 py?hon3             9     3 socket       123456     5.002s\n"
 		"15:04:13.123 RESOLVED          4242 py?hon3             9     3 socket       123456     8.000s re-watched\n"
 		"15:04:13.123 DEL-EBADF         4242 py?hon3         1234567    10 -                 -          - EPOLL_CTL_DEL after close\n"
