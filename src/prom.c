@@ -472,21 +472,14 @@ static void put_global(FILE *f, enum g_metric m, const struct prom_global *g, __
 	}
 }
 
-char *prom__text(struct prom *p, const struct prom_global *g)
+/* The exposition into f; 0 or -ENOMEM */
+static int emit(struct prom *p, const struct prom_global *g, FILE *f)
 {
 	struct ls_view *v = build_views(p);
 	__u32 sample = g->sample ? g->sample : p->sample;
-	char *text = NULL;
-	size_t len;
-	FILE *f;
 
 	if (!v)
-		return NULL;
-	f = open_memstream(&text, &len);
-	if (!f) {
-		free(v);
-		return NULL;
-	}
+		return -ENOMEM;
 	/*
 	 * Every family has its HELP and TYPE even with no series yet:
 	 * promtool and node_exporter accept that, and the file says what
@@ -509,7 +502,20 @@ char *prom__text(struct prom *p, const struct prom_global *g)
 	for (int m = 0; m < NR_GLOBAL; m++)
 		put_global(f, m, g, sample);
 	free(v);
-	if (fclose(f)) {
+	return 0;
+}
+
+char *prom__text(struct prom *p, const struct prom_global *g)
+{
+	char *text = NULL;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+	int err;
+
+	if (!f)
+		return NULL;
+	err = emit(p, g, f);
+	if (fclose(f) || err) {
 		free(text);
 		return NULL;
 	}
@@ -551,44 +557,31 @@ static int open_temp(const struct prom *p, char *tmp, size_t len)
 	return -EEXIST;
 }
 
-static int write_all(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		s += w;
-		n -= w;
-	}
-	return 0;
-}
-
 int prom__write(struct prom *p, const struct prom_global *g)
 {
 	char tmp[PATH_MAX];
-	char *text = prom__text(p, g);
 	int fd, dfd, err;
+	FILE *f;
 
-	if (!text)
-		return -ENOMEM;
 	fd = open_temp(p, tmp, sizeof(tmp));
-	if (fd < 0) {
-		free(text);
+	if (fd < 0)
 		return fd;
-	}
-	err = write_all(fd, text, strlen(text));
-	free(text);
-	/* the data on disk before the name: a crash leaves old or new, not empty */
-	if (!err && fsync(fd))
+	f = fdopen(fd, "w");
+	if (!f) {
 		err = -errno;
-	if (close(fd) && !err)
+		close(fd);
+		goto out;
+	}
+	err = emit(p, g, f);
+	errno = 0;
+	/* the data on disk before the name: a crash leaves old or new, not empty */
+	if (!err && (fflush(f) || ferror(f) || fsync(fd)))
+		err = -(errno ? errno : EIO);
+	if (fclose(f) && !err)
 		err = -errno;
 	if (!err && rename(tmp, p->path))
 		err = -errno;
+out:
 	if (err) {
 		unlink(tmp);
 		return err;

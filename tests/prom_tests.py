@@ -287,90 +287,58 @@ def prom_end_to_end_demo(ctx):
 
 # ---- end to end with the agent -------------------------------------------------
 
-def cgroup2_mount():
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            dev, mnt, fstype = line.split()[:3]
-            if fstype == "cgroup2":
-                return mnt
-    return None
-
-
-def in_cgroup(cgdir, argv):
-    """argv run inside the cgroup v2 directory cgdir, from its first instruction."""
-    return ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgdir, *argv]
-
-
 @test(timeout=60, needs=("prometheus", "nginx"))
 def prom_end_to_end_agent(ctx):
     """fdtrace --all --interval 1 --prom-file through node_exporter and Prometheus: a leaker's count, unit and alert; nginx has none."""
     from runtime_tests import NGINX_CONF, nginx_status
+    from fleet_tests import Cgroup, in_cgroup
 
-    mnt = cgroup2_mount()
-    if not mnt:
-        raise Skip("no cgroup v2 mount: the workloads cannot be given units of their own")
-    # two systemd-like units of our own, so that the labels are known and
-    # no other process on the machine shares them
-    tag = f"{os.getpid()}x{int(time.time() * 1000) % 100000}"
-    base = os.path.join(mnt, f"fdtrace-prom-{tag}")
-    cg = {k: os.path.join(base, f"{k}-{tag}.service") for k in ("leaker", "healthy")}
     textdir = ctx.path("textfile")
     os.mkdir(textdir)
     prom_file = os.path.join(textdir, "fdtrace.prom")
+    stack = Stack(ctx, textdir)
+    ft = ctx.fdtrace("-j", "--all", "--interval", "1", "--prom-file", prom_file, "-g", "0.3")
+    ft.wait_start()
     try:
-        for d in (base, *cg.values()):
-            os.mkdir(d)
-        stack = Stack(ctx, textdir)
-        ft = ctx.fdtrace("-j", "--all", "--interval", "1", "--prom-file", prom_file, "-g", "0.3")
-        ft.wait_start()
-        try:
-            h.wait_until(ctx, lambda: os.path.exists(prom_file), 3, "no file")
-        except Fail:
-            raise Skip("fdtrace --all --interval 1 --prom-file wrote nothing in 3s: "
-                       "the agent loop does not call prom.c yet")
+        h.wait_until(ctx, lambda: os.path.exists(prom_file), 3, "no file")
+    except Fail:
+        ft.kill_group()     # the runner takes an fdtrace left running for a failure
+        ft.wait(5)
+        raise Skip("fdtrace --all --interval 1 --prom-file wrote nothing in 3s: "
+                   "the agent loop does not call prom.c yet")
+    # two units of the test's own (cgroups named as systemd names them), so
+    # that the labels are known and no other process shares them
+    tag = f"{os.getpid()}x{int(time.time() * 1000) % 100000}"
+    cg = {k: Cgroup(ctx, f"{k}-{tag}.service") for k in ("leaker", "healthy")}
 
-        # the healthy server, under a little load
-        port = h.free_port()
-        ntmp = ctx.path("nginx")
-        os.mkdir(ntmp)
-        conf = os.path.join(ntmp, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(tmp=ntmp, port=port))
-        nginx = h.Proc(ctx, in_cgroup(cg["healthy"], [h.which("nginx"), "-p", ntmp, "-c", conf,
-                                                      "-e", os.path.join(ntmp, "error.log")]),
-                       name="nginx")
-        h.wait_until(ctx, lambda: nginx_status(port), 20, "nginx did not answer", proc=nginx)
-        for _ in range(50):
-            nginx_status(port)
+    # the healthy server, under a little load
+    port = h.free_port()
+    ntmp = ctx.path("nginx")
+    os.mkdir(ntmp)
+    conf = os.path.join(ntmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(tmp=ntmp, port=port))
+    nginx = h.Proc(ctx, in_cgroup(cg["healthy"], [h.which("nginx"), "-p", ntmp, "-c", conf,
+                                                  "-e", os.path.join(ntmp, "error.log")]),
+                   name="nginx")
+    h.wait_until(ctx, lambda: nginx_status(port), 20, "nginx did not answer", proc=nginx)
+    for _ in range(50):
+        nginx_status(port)
 
-        # the leaker: its fds stay open (--hold) until the test ends
-        account = ctx.path("account.jsonl")
-        leaker = h.Workload(ctx, in_cgroup(cg["leaker"], ctx.scenario_argv("leak", 0.3, "--hold",
-                                                                           report=account)),
-                            account, name="scenarios")
-        leaker.wait_ev("done", 20)
-        leaked = [a for a in leaker.account() if a["ev"] == "leaked"]
-        check(leaked, "the workload leaked nothing")
-        ctx.log(f"the workload leaked {len(leaked)} fds")
+    # the leaker: its fds stay open (--hold) until the test ends
+    account = ctx.path("account.jsonl")
+    leaker = h.Workload(ctx, in_cgroup(cg["leaker"], ctx.scenario_argv("leak", 0.3, "--hold",
+                                                                       report=account)),
+                        account, name="scenarios")
+    leaker.wait_ev("done", 20)
+    leaked = [a for a in leaker.account() if a["ev"] == "leaked"]
+    check(leaked, "the workload leaked nothing")
+    ctx.log(f"the workload leaked {len(leaked)} fds")
 
-        fired = check_e2e(ctx, stack, {"unit": f"leaker-{tag}.service", "comm": "scenarios"},
-                          {"unit": f"healthy-{tag}.service", "comm": "nginx"}, len(leaked))
-        # what fdtrace writes passes promtool, interval after interval
-        for _ in range(2):
-            promtool_check_metrics(ctx, prom_file)
-            time.sleep(1.1)
-        check(fired(), "FdtraceFdLeak stopped firing while the leaks are recent")
-    finally:
-        # the cgroups can go only once their processes have
-        for p in ctx.procs:
-            p.kill_group()
-        for p in ctx.procs:
-            try:
-                p.p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        for d in (*cg.values(), base):
-            try:
-                os.rmdir(d)
-            except OSError as e:
-                ctx.log(f"cannot remove {d}: {e}")
+    fired = check_e2e(ctx, stack, {"unit": f"leaker-{tag}.service", "comm": "scenarios"},
+                      {"unit": f"healthy-{tag}.service", "comm": "nginx"}, len(leaked))
+    # what fdtrace writes passes promtool, interval after interval
+    for _ in range(2):
+        promtool_check_metrics(ctx, prom_file)
+        time.sleep(1.1)
+    check(fired(), "FdtraceFdLeak stopped firing while the leaks are recent")

@@ -21,18 +21,6 @@
 #include "prom.h"
 #include "unit.h"
 
-static char dir[] = "/tmp/test_prom.XXXXXX";
-
-static const char *path_in(const char *name)
-{
-	static char p[4][256];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(p[i], sizeof(p[i]), "%s/%s", dir, name);
-	return p[i];
-}
-
 static char *slurp(const char *path)
 {
 	static char buf[1 << 16];
@@ -88,7 +76,7 @@ static bool test_exposition_exact(void)
 	struct proc_stats st = { .watches_ended = 10, .closed = 7, .leaks = 3, .open_leaks = 2,
 				 .leaks_idle = 3, .lost = 1 };
 	struct prom_proc pp = proc(42, "nginx.service", "nginx", &st);
-	struct prom *p = prom__new(path_in("exact.prom"), 4);
+	struct prom *p = prom__new(unit_path("exact.prom"), 4);
 	char *got, want[1 << 15];
 	size_t o = 0;
 	bool ok;
@@ -143,7 +131,7 @@ static bool test_exposition_exact(void)
 	ok = ASSERT_TRUE(got, "prom__text") && ASSERT_STREQ(got, want, "exposition");
 	/* what prom__write puts in the file is that text */
 	ok = ok && ASSERT_EQ(prom__write(p, &G), 0, "prom__write") &&
-	     ASSERT_STREQ(slurp(path_in("exact.prom")), want, "file");
+	     ASSERT_STREQ(slurp(unit_path("exact.prom")), want, "file");
 	free(got);
 	prom__free(p);
 	return ok;
@@ -152,7 +140,7 @@ static bool test_exposition_exact(void)
 /* The families have HELP and TYPE before any process is seen */
 static bool test_empty(void)
 {
-	struct prom *p = prom__new(path_in("empty.prom"), 0);
+	struct prom *p = prom__new(unit_path("empty.prom"), 0);
 	char *t;
 	bool ok;
 
@@ -184,7 +172,7 @@ static double leaks_of(struct prom *p, const char *ls)
 
 static bool test_counters_monotone_across_exit(void)
 {
-	struct prom *p = prom__new(path_in("mono.prom"), 1);
+	struct prom *p = prom__new(unit_path("mono.prom"), 1);
 	struct proc_stats a = { .leaks = 3, .open_leaks = 3 }, b = { 0 };
 	struct prom_proc pa = proc(100, "web.service", "web", &a);
 	struct prom_proc pb = proc(101, "web.service", "web", &b);
@@ -260,7 +248,7 @@ static bool test_counters_monotone_across_exit(void)
 
 static bool test_gauges_worst_process(void)
 {
-	struct prom *p = prom__new(path_in("gauges.prom"), 1);
+	struct prom *p = prom__new(unit_path("gauges.prom"), 1);
 	struct proc_stats s1 = { .open_leaks = 2 }, s2 = { .open_leaks = 1 }, s3 = { 0 };
 	struct prom_proc p1 = proc(1, "app.service", "app", &s1);
 	struct prom_proc p2 = proc(2, "app.service", "app", &s2);
@@ -335,7 +323,7 @@ static bool test_label_escaping(void)
 	struct proc_stats st = { .leaks = 1 };
 	struct prom_proc a = proc(1, "/a\\b\"c\nd", "x\xff" "y\xe2\x82", &st);
 	struct prom_proc b = proc(2, "caf\xc3\xa9.service", "\xe2\x82\xac", &st);
-	struct prom *p = prom__new(path_in("esc.prom"), 1);
+	struct prom *p = prom__new(unit_path("esc.prom"), 1);
 	char *t;
 	bool ok;
 
@@ -362,7 +350,7 @@ static bool test_same_labels_one_set(void)
 {
 	struct proc_stats st = { .leaks = 1 };
 	struct prom_proc a = proc(1, "u", "a\xff", &st), b = proc(2, "u", "a\xfe", &st);
-	struct prom *p = prom__new(path_in("same.prom"), 1);
+	struct prom *p = prom__new(unit_path("same.prom"), 1);
 	bool ok;
 
 	if (!ASSERT_TRUE(p, "prom__new"))
@@ -402,9 +390,9 @@ static bool test_atomic_replace(void)
 	bool ok;
 	int fd;
 
-	snprintf(sub, sizeof(sub), "%s/textfile", dir);
+	snprintf(sub, sizeof(sub), "%s", unit_path("textfile"));
 	snprintf(target, sizeof(target), "%s/fdtrace.prom", sub);
-	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(victim, sizeof(victim), "%s", unit_path("victim"));
 	mkdir(sub, 0755);
 	fd = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (!ASSERT_TRUE(fd >= 0, "create the old file"))
@@ -520,25 +508,14 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(unit_of_cgroup),
 };
 
-static void rm_rf(void)
-{
-	char cmd[64];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd))
-		fprintf(stderr, "cannot remove %s\n", dir);
-}
-
 int main(int argc, char **argv)
 {
 	int status;
 
-	if (!mkdtemp(dir)) {
-		perror("mkdtemp");
+	if (!unit_tmp_init("test_prom"))
 		return 1;
-	}
 	status = unit_run(tests, sizeof(tests) / sizeof(tests[0]), argv + 1, argc - 1,
 			  NULL, NULL);
-	rm_rf();
+	unit_tmp_remove();
 	return status;
 }
