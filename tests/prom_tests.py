@@ -291,7 +291,7 @@ def prom_end_to_end_demo(ctx):
 def prom_end_to_end_agent(ctx):
     """fdtrace --all --interval 1 --prom-file through node_exporter and Prometheus: a leaker's count, unit and alert; nginx has none."""
     from runtime_tests import NGINX_CONF, nginx_status
-    from fleet_tests import Cgroup, in_cgroup
+    from fleet_tests import Cgroup, in_cgroup, stop
 
     textdir = ctx.path("textfile")
     os.mkdir(textdir)
@@ -342,3 +342,4 @@ def prom_end_to_end_agent(ctx):
         promtool_check_metrics(ctx, prom_file)
         time.sleep(1.1)
     check(fired(), "FdtraceFdLeak stopped firing while the leaks are recent")
+    stop(ft)
