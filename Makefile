@@ -43,7 +43,7 @@ UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output $(OUTPUT)
 PROM_DEMO  := $(OUTPUT)/tests/prom_demo
 
 .DELETE_ON_ERROR:
-.PHONY: all deps demo test unit-test clean vmlinux bench install fuzz fuzz-build FORCE
+.PHONY: all deps demo test unit-test clean vmlinux bench install fuzz fuzz-build soak FORCE
 
 all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS) $(PROM_DEMO)
 
@@ -166,6 +166,13 @@ vmtest: DEPS = test
 vmtest: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(PYTHON) tests/vm/vmtest.py --build $(OUTPUT)
+
+# Long run under churn (tests/soak.py); `make test` runs 60 s of it.
+SOAK_MINUTES ?= 10
+soak: DEPS = test
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/soak.py --build $(OUTPUT) --seconds $$(( $(SOAK_MINUTES) * 60 ))
 
 # Regenerate the committed vmlinux.h from the running kernel's BTF.
 vmlinux:

@@ -442,20 +442,29 @@ static __always_inline void sock_evidence(struct file *f, struct fdt_verify *out
 	if (!sk)
 		return;
 	out->sock_flags = FDT_SOCKF_SOCKET;
+	/*
+	 * RCV_SHUTDOWN: the peer sent its FIN, or reset the connection, or
+	 * (unix stream) closed its end: nothing more will come to read.
+	 */
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN)
+		out->sock_flags |= FDT_SOCKF_PEER_GONE;
 	if (sock_is_tcp(sk)) {
 		out->sock_flags |= FDT_SOCKF_TCP;
 		out->tcp_state = BPF_CORE_READ(sk, __sk_common.skc_state);
 		out->rd_seq = BPF_CORE_READ(tp, copied_seq);
 		out->wr_seq = BPF_CORE_READ(tp, write_seq);
 		out->unread = BPF_CORE_READ(tp, rcv_nxt) - out->rd_seq;
+		/* the peer's FIN takes a sequence number, not a byte of data */
+		if ((out->sock_flags & FDT_SOCKF_PEER_GONE) && out->unread)
+			out->unread--;
 		return;
 	}
-	/* UDP, unix, netlink: bytes in the receive queue */
-	out->unread = BPF_CORE_READ(sk, sk_backlog.rmem_alloc.counter);
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_UNIX &&
-	    BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type) == SOCK_STREAM &&
-	    (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN))
-		out->sock_flags |= FDT_SOCKF_PEER_GONE;
+	/*
+	 * Other sockets: messages waiting in the receive queue.  Not its
+	 * memory charge: unix sockets charge queued data to the sender.
+	 */
+	out->sock_flags |= FDT_SOCKF_UNREAD_MSGS;
+	out->unread = BPF_CORE_READ(sk, sk_receive_queue.qlen);
 }
 
 /*

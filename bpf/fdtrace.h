@@ -205,7 +205,8 @@ struct fdt_proc_val {
 /* fdt_verify.sock_flags */
 #define FDT_SOCKF_SOCKET	0x1	/* a socket: unread is set */
 #define FDT_SOCKF_TCP		0x2	/* TCP: tcp_state, rd_seq, wr_seq are set */
-#define FDT_SOCKF_PEER_GONE	0x4	/* the peer shut its end (unix stream) */
+#define FDT_SOCKF_PEER_GONE	0x4	/* the peer shut its end or reset it: nothing more will come */
+#define FDT_SOCKF_UNREAD_MSGS	0x8	/* unread counts queued messages (not TCP), not bytes */
 
 /* One line of the verify_files iterator's output */
 struct fdt_verify {
@@ -215,7 +216,7 @@ struct fdt_verify {
 	__u32 tcp_state;	/* TCP_ESTABLISHED (1) ... as in include/net/tcp_states.h */
 	__u32 rd_seq;		/* TCP: copied_seq now */
 	__u32 wr_seq;		/* TCP: write_seq now */
-	__u32 unread;		/* bytes queued, not yet read by the program */
+	__u32 unread;		/* queued, not yet read by the program: bytes (TCP) or messages */
 	__u32 pad;
 };
 

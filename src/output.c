@@ -383,7 +383,8 @@ static void col_detail(char *buf, size_t size, const struct output *o,
 				snprintf(buf, size, "peer closed");
 			return;
 		case EVIDENCE_BACKPRESSURED:
-			snprintf(buf, size, "backpressured: %u bytes unread", r->ev.unread);
+			snprintf(buf, size, "backpressured: %u %s unread", r->ev.unread,
+				 r->ev.sock_flags & FDT_SOCKF_UNREAD_MSGS ? "messages" : "bytes");
 			return;
 		default:
 			break;
@@ -801,7 +802,8 @@ static void json_leak(struct output *o, const struct report *r)
 			jsonw_uint_field(w, "read_since_del", r->ev.read_since);
 			jsonw_uint_field(w, "written_since_del", r->ev.written_since);
 		}
-		jsonw_uint_field(w, "unread_bytes", r->ev.unread);
+		jsonw_uint_field(w, r->ev.sock_flags & FDT_SOCKF_UNREAD_MSGS ?
+				 "unread_messages" : "unread_bytes", r->ev.unread);
 		jsonw_float_field(w, "quiet_s", ns_to_s3(r->ev.quiet_ns));
 	}
 	jsonw_end_object(w);

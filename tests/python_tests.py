@@ -25,6 +25,11 @@ def asyncio_leak(ctx, loop):
         # libuv probes every new fd with ADD+DEL before watching it
         x.exact = False
     check_report(ft, [x], grace)
+    # issue 16: nobody read or wrote a forgotten socket since the DEL
+    for e in ft.events():
+        if e["event"] == "leak":
+            check(e.get("evidence") == "idle", f"leak with evidence {e.get('evidence')!r}, "
+                                               f"expected 'idle': {e}")
 
 
 def has_uvloop():
