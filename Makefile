@@ -30,7 +30,7 @@ endif
 # The matching engine and output never link libbpf: tests and offline
 # tools use them on their own.
 CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/attrib.c src/output.c src/json_writer.c src/clock.c src/html.c \
-	      src/record.c src/record_reader.c src/replay.c
+	      src/record.c src/record_reader.c src/replay.c src/prom.c
 TOOL_SRCS  := src/fdtrace.c src/live.c src/env.c src/tracer.c src/procfs.c src/command.c
 CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
 TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
@@ -38,12 +38,14 @@ TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 WORKLOAD_SRCS := $(wildcard tests/workloads/*.c)
 WORKLOADS  := $(patsubst tests/workloads/%.c,$(OUTPUT)/tests/%,$(WORKLOAD_SRCS))
 UNIT_TESTS := $(OUTPUT)/tests/test_matcher $(OUTPUT)/tests/test_output $(OUTPUT)/tests/test_record \
-	      $(OUTPUT)/tests/test_html
+	      $(OUTPUT)/tests/test_html $(OUTPUT)/tests/test_prom
+# prom.c driven with known numbers, for tests/prom_tests.py
+PROM_DEMO  := $(OUTPUT)/tests/prom_demo
 
 .DELETE_ON_ERROR:
 .PHONY: all deps demo test unit-test clean vmlinux bench install fuzz fuzz-build soak FORCE
 
-all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS)
+all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS) $(PROM_DEMO)
 
 $(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -93,6 +95,11 @@ $(OUTPUT)/tests/test_record: tests/test_record.c $(CORE_OBJS) | $(OUTPUT)/tests
 $(OUTPUT)/tests/test_html: tests/test_html.c $(CORE_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(CORE_OBJS) -o $@
+
+$(OUTPUT)/tests/test_prom $(PROM_DEMO): $(OUTPUT)/tests/%: tests/%.c \
+		$(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/prom.c src/attrib.c src/htab.c) | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
 
 # The recording reader's fuzz target (libFuzzer, ASan, UBSan), built from
 # source with clang: only by fuzz-build, fuzz and test, so that `make`
@@ -189,10 +196,28 @@ deb: DEPS = deb
 deb: deps
 	$(Q)debian/make-deb $(OUTPUT)/deb
 
+# The systemd unit names the binary: its @SBINDIR@ becomes this install's
+# sbin.  systemd reads units from /usr/local/lib/systemd/system as well as
+# /usr/lib/systemd/system, so $(PREFIX)/lib/systemd/system serves both.
 PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+RULES := $(wildcard contrib/prometheus/*.yml)
 install: $(OUTPUT)/fdtrace $(MANPAGE)
-	install -D -m 0755 $(OUTPUT)/fdtrace $(DESTDIR)$(PREFIX)/sbin/fdtrace
+	install -D -m 0755 $(OUTPUT)/fdtrace $(DESTDIR)$(SBINDIR)/fdtrace
 	install -D -m 0644 $(MANPAGE) $(DESTDIR)$(PREFIX)/share/man/man8/fdtrace.8
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PREFIX)/share/fdtrace
+	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/fdtrace.service > $(DESTDIR)$(SYSTEMDUNITDIR)/fdtrace.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/fdtrace.service
+	install -m 0644 $(RULES) $(DESTDIR)$(PREFIX)/share/fdtrace/
+
+# The alert rules: syntax, and their unit tests (promtool, from Debian's
+# prometheus package).  make test runs them too (tests/prom_tests.py).
+.PHONY: rules-test
+rules-test: DEPS = test
+rules-test: deps
+	$(Q)cd contrib/prometheus && promtool check rules fdtrace-rules.yml && \
+		promtool test rules fdtrace-rules.test.yml
 
 clean:
 	rm -rf $(OUTPUT)

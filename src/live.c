@@ -29,6 +29,7 @@
 #include "output.h"
 #include "attrib.h"
 #include "html.h"
+#include "prom.h"
 #include "procfs.h"
 #include "record.h"
 #include "tracer.h"
@@ -75,6 +76,8 @@ struct session {
 	__u64 tick_ts;		/* the tick being run, for its VERIFY records */
 	__u64 next_interval;	/* --interval */
 	struct attrib *attrib;	/* where each process lives */
+	struct prom *prom;	/* --prom-file */
+	int prom_err;		/* last write error reported, not to repeat it */
 	char cgroup_mnt[256];	/* the cgroup v2 mount, for --cgroup at start */
 	int cmd_status;
 	bool cmd_exited;
@@ -98,6 +101,64 @@ static bool proc_attrib(void *ctx, __u32 pid, struct proc_attrib *a)
 	a->cgroup = e->cgroup;
 	a->exe = e->exe;
 	return true;
+}
+
+/* Open fds of pid: the entries of /proc/PID/fd (0 if unreadable) */
+static __u64 count_fds(__u32 pid)
+{
+	char path[64];
+	struct dirent *d;
+	__u64 n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+/*
+ * --prom-file: the interval and summary counters go to prom.c: an
+ * interval is a live process's counters so far, a summary its final ones.
+ */
+static void prom_report(struct session *s, const struct report *r)
+{
+	const struct attrib_entry *e;
+	struct prom_proc pp = { .fd_limit_in_s = -1 };
+	__u64 hard;
+
+	if (r->kind != REPORT_INTERVAL && r->kind != REPORT_SUMMARY)
+		return;
+	e = attrib__get(s->attrib, r->pid);
+	pp.unit = e ? (e->unit[0] ? e->unit : e->cgroup) : "";
+	pp.comm = r->comm;
+	pp.st = r->stats;
+	pp.pid = r->pid;
+	pp.exited = r->kind == REPORT_SUMMARY;
+	if (!pp.exited) {
+		pp.open_fds = count_fds(r->pid);
+		if (procfs__nofile(r->pid, &pp.fd_limit, &hard))
+			pp.fd_limit = 0;
+	}
+	prom__proc(s->prom, &pp);
+}
+
+static void prom_write(struct session *s)
+{
+	struct prom_global g = { .sample = s->env->sample };
+	int err;
+
+	tracer__stat(s->tracer, FDT_STAT_LOST, &g.lost_events);
+	tracer__stat(s->tracer, FDT_STAT_TRACK_FULL, &g.untracked);
+	g.processes_traced = matcher__nr_procs(s->matcher);
+	err = prom__write(s->prom, &g);
+	if (err && err != s->prom_err)
+		output__warn(s->out, "cannot write %s: %s", s->env->prom_path, strerror(-err));
+	s->prom_err = err;
 }
 
 /* A recording that cannot be written stops tracing: keep the first error. */
@@ -225,6 +286,8 @@ static void session_report(void *ctx, const struct report *r)
 	output__report(s->out, r);
 	if (s->html)
 		html__report(s->html, r);
+	if (s->prom)
+		prom_report(s, r);
 }
 
 /* --html: checked now, so a path that cannot be written fails before tracing. */
@@ -514,6 +577,8 @@ static int run(struct session *s)
 		flush_recording(s, now);
 		if (s->env->interval_ns && now >= s->next_interval) {
 			matcher__interval(s->matcher, now);
+			if (s->prom)
+				prom_write(s);
 			s->next_interval = now + s->env->interval_ns;
 		}
 		if (!fleet(s) && !tracer__any_traced(s->tracer))
@@ -695,6 +760,7 @@ static void session_free(struct session *s)
 	matcher__free(s->matcher);
 	attrib__free(s->attrib);
 	html__free(s->html);
+	prom__free(s->prom);
 	if (s->rec)
 		recorder__close(s->rec);	/* what it holds stays readable */
 }
@@ -925,6 +991,13 @@ int live__run(const struct env *env, struct output *out)
 	if (!s.matcher || !s.attrib) {
 		output__error(out, "cannot create matcher: %s", strerror(errno));
 		goto out;
+	}
+	if (env->prom_path) {
+		s.prom = prom__new(env->prom_path, env->sample);
+		if (!s.prom) {
+			output__error(out, "cannot write %s: %s", env->prom_path, strerror(errno));
+			goto out;
+		}
 	}
 
 	/*

@@ -133,13 +133,20 @@ def deb_paths(ctx, deb):
 
 
 def contrib_expected():
-    """Where the package must put the contrib files the tree has."""
+    """
+    Where the package must put the contrib files the tree has, and what
+    each must hold: the unit with its ExecStart path filled in (make
+    install's @SBINDIR@, /usr/sbin in the package), the rules as they are.
+    """
     want = {}
     unit = os.path.join(ROOT, "contrib", "systemd", "fdtrace.service")
     if os.path.exists(unit):
-        want["/usr/lib/systemd/system/fdtrace.service"] = unit
+        with open(unit, "rb") as f:
+            want["/usr/lib/systemd/system/fdtrace.service"] = \
+                f.read().replace(b"@SBINDIR@", b"/usr/sbin")
     for rules in sorted(glob.glob(os.path.join(ROOT, "contrib", "prometheus", "*.yml"))):
-        want["/usr/share/fdtrace/" + os.path.basename(rules)] = rules
+        with open(rules, "rb") as f:
+            want["/usr/share/fdtrace/" + os.path.basename(rules)] = f.read()
     return want
 
 
@@ -225,9 +232,9 @@ def package_install_remove(ctx):
     run(ctx, ["dpkg", "-x", deb, root])
     for p in want:
         check(os.path.isfile(root + p), f"dpkg -x put no {p} in {root}")
-    for p, src in contrib_expected().items():
-        with open(root + p, "rb") as a, open(src, "rb") as b:
-            check(a.read() == b.read(), f"{p} in the package differs from {src}")
+    for p, content in contrib_expected().items():
+        with open(root + p, "rb") as a:
+            check(a.read() == content, f"{p} in the package differs from the tree's (contrib/)")
     tree_v = run(ctx, [os.path.join(ctx.build, "fdtrace"), "-V"]).stdout.strip()
     x_v = run(ctx, [root + "/usr/sbin/fdtrace", "-V"]).stdout.strip()
     ctx.log(f"build/fdtrace -V: {tree_v!r}; packaged: {x_v!r}")

@@ -43,7 +43,7 @@ try:
 except RuntimeError as e:
     sys.exit(f"run_tests: {e}")
 
-UNIT_TESTS = ("test_matcher", "test_output", "test_record", "test_html")
+UNIT_TESTS = ("test_matcher", "test_output", "test_record", "test_html", "test_prom")
 
 
 class Runner:

@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct unit_test {
@@ -97,6 +98,47 @@ static inline int unit_run(const struct unit_test *tests, size_t nr_tests,
 	}
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
+}
+
+/*
+ * A scratch directory of the test binary's own: unit_tmp_init("test_x")
+ * makes /tmp/test_x.XXXXXX, unit_path("f") names a file in it (the last
+ * four results stay valid), unit_tmp_remove() removes it and all it holds.
+ */
+static inline char *unit_tmp_dir(void)
+{
+	static char dir[64];
+
+	return dir;
+}
+
+static inline bool unit_tmp_init(const char *name)
+{
+	snprintf(unit_tmp_dir(), 64, "/tmp/%s.XXXXXX", name);
+	if (!mkdtemp(unit_tmp_dir())) {
+		perror("mkdtemp");
+		return false;
+	}
+	return true;
+}
+
+static inline const char *unit_path(const char *name)
+{
+	static char p[4][256];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(p[i], sizeof(p[i]), "%s/%s", unit_tmp_dir(), name);
+	return p[i];
+}
+
+static inline void unit_tmp_remove(void)
+{
+	char cmd[96];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", unit_tmp_dir());
+	if (system(cmd))
+		fprintf(stderr, "cannot remove %s\n", unit_tmp_dir());
 }
 
 #endif /* __FDTRACE_TESTS_UNIT_H */
