@@ -377,6 +377,10 @@ static int verify_fds(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
 	err = tracer__verify(s->tracer, pid, fds, v, socks, n);
 	for (size_t i = 0; i < n; i++) {
 		reqs[i].sock = err ? (struct fdt_verify){} : socks[i];
+		reqs[i].path[0] = '\0';
+		/* what a leaked file is, said while it is still open */
+		if (!err && v[i] == VERIFY_SAME && reqs[i].file.ftype != FDT_FT_SOCKET)
+			procfs__fd_path(pid, reqs[i].fd, reqs[i].path, sizeof(reqs[i].path));
 		reqs[i].verdict = err ? VERDICT_UNKNOWN :
 				  v[i] == VERIFY_SAME ? VERDICT_SAME :
 				  v[i] == VERIFY_GONE ? VERDICT_GONE :
@@ -384,7 +388,8 @@ static int verify_fds(void *ctx, __u32 pid, struct verify_req *reqs, size_t n,
 		/* the answers, so that a replay decides the same */
 		if (s->rec)
 			rec_check(s, recorder__verify(s->rec, s->tick_ts, pid, reqs[i].fd,
-						      reqs[i].verdict, *lost, &reqs[i].sock));
+						      reqs[i].verdict, *lost, &reqs[i].sock,
+						      reqs[i].path));
 	}
 	return err;
 }

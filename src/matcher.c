@@ -142,6 +142,7 @@ struct due {
 	enum verdict verdict;
 	__u64 key;		/* its heap key: due at key + grace */
 	struct fdt_verify sock;
+	char path[FDT_PATH_LEN];
 };
 
 static inline bool file_known(const struct fdt_file *f)
@@ -1074,6 +1075,7 @@ static void verify_group(struct matcher *m, struct due *d, __u32 n)
 		m->reqs[i].file = fd_at(p, slot)->file;
 		m->reqs[i].verdict = VERDICT_UNKNOWN;
 		memset(&m->reqs[i].sock, 0, sizeof(m->reqs[i].sock));
+		m->reqs[i].path[0] = '\0';
 	}
 	if (m->opts.verify(m->opts.verify_ctx, p->pid, m->reqs, n, &lost))
 		for (i = 0; i < n; i++)
@@ -1083,6 +1085,8 @@ static void verify_group(struct matcher *m, struct due *d, __u32 n)
 	for (i = 0; i < n; i++) {
 		d[i].verdict = m->reqs[i].verdict;
 		d[i].sock = m->reqs[i].sock;
+		memcpy(d[i].path, m->reqs[i].path, FDT_PATH_LEN);
+		d[i].path[FDT_PATH_LEN - 1] = '\0';
 	}
 }
 
@@ -1201,6 +1205,7 @@ static void settle(struct matcher *m, const struct due *d, __u64 now, __u64 grac
 	m->tot.open_leaks++;
 	fill_report(&r, REPORT_LEAK, p, e, ts);
 	fill_evidence(&r.ev, cls, e, &d->sock, ts);
+	r.path = d->path;
 	emit(m, &r);
 }
 
@@ -1237,6 +1242,7 @@ void matcher__tick(struct matcher *m, __u64 now_ns)
 		for (i = 0; i < n; i++) {
 			m->due[i].verdict = VERDICT_UNKNOWN;
 			memset(&m->due[i].sock, 0, sizeof(m->due[i].sock));
+			m->due[i].path[0] = '\0';
 		}
 	}
 	for (i = 0; i < n; i++)

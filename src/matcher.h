@@ -86,6 +86,8 @@ struct report {
 	__u32 unconfirmed;
 	/* LEAK, LEAK_RESOLVED: where the socket went when its watch ended, or NULL */
 	const struct fdt_sock_id *sock;
+	/* LEAK: what the fd named when it was reported, if not a socket ("" if unknown) */
+	const char *path;
 	const struct proc_stats *stats;	/* SUMMARY, INTERVAL */
 	const struct totals *totals;	/* TOTALS */
 };
@@ -101,11 +103,14 @@ enum verdict {
 	VERDICT_WATCHED,	/* watched again by a call no record showed */
 };
 
+#define FDT_PATH_LEN	64	/* a leaked file's path, as reported (truncated) */
+
 struct verify_req {
 	__s32 fd;
 	struct fdt_file file;	/* what epoll saw */
 	enum verdict verdict;	/* out */
 	struct fdt_verify sock;	/* out, VERDICT_SAME: the socket now (sock_flags 0: none) */
+	char path[FDT_PATH_LEN];	/* out, VERDICT_SAME, not a socket: what /proc names it, or "" */
 };
 
 /*

@@ -349,7 +349,11 @@ static void col_socket(char *buf, size_t size, const struct output *o,
 {
 	(void)o;
 	if (!r->sock) {
-		buf[0] = '\0';
+		/* a file: its path when it was reported; the process's bytes */
+		snprintf(buf, size, "%s", r->path ? r->path : "");
+		for (char *p = buf; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
 		return;
 	}
 	fmt_sock(buf, size, r->sock);
@@ -430,7 +434,7 @@ static const struct text_col text_cols[] = {
 	{ "INODE",	10, false, col_inode, false },
 	{ "UNWATCHED",	10, false, col_unwatched, false },
 	{ "DETAIL",	32, true,  col_detail, false },
-	{ "SOCKET",	 0, true,  col_socket, false },
+	{ "WHAT",	 0, true,  col_socket, false },
 };
 
 #define NR_TEXT_COLS (sizeof(text_cols) / sizeof(text_cols[0]))
@@ -791,6 +795,8 @@ static void json_leak(struct output *o, const struct report *r)
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
 	json_deregistered_at(o, r);
 	json_sock(w, r);
+	if (r->path && r->path[0])
+		jsonw_string_n_field(w, "path", r->path, FDT_PATH_LEN);
 	jsonw_string_field(w, "evidence", evidence_name(r->ev.cls));
 	if (r->unconfirmed)
 		jsonw_bool_field(w, "unconfirmed", true);

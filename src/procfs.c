@@ -369,3 +369,18 @@ int procfs__cgroup2_mount(char *buf, size_t len)
 	fclose(f);
 	return err;
 }
+
+int procfs__fd_path(__u32 pid, int fd, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd/%d", pid, fd);
+	n = readlink(path, buf, len - 1);
+	if (n < 0) {
+		buf[0] = '\0';
+		return -errno;
+	}
+	buf[n] = '\0';
+	return 0;
+}

@@ -58,6 +58,9 @@ ssize_t procfs__cmdline(__u32 pid, char *buf, size_t len);
 int procfs__cgroup(__u32 pid, char *buf, size_t len);
 int procfs__start_time(__u32 pid, __u64 *boot_ns);
 
+/* What /proc/PID/fd/FD names: a path, "pipe:[123]", "anon_inode:[eventfd]" (truncated). */
+int procfs__fd_path(__u32 pid, int fd, char *buf, size_t len);
+
 /* Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts). */
 int procfs__cgroup2_mount(char *buf, size_t len);
 

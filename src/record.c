@@ -218,7 +218,7 @@ int recorder__finish(struct recorder *r, __u64 now_ns)
 }
 
 int recorder__verify(struct recorder *r, __u64 now_ns, __u32 pid, __s32 fd,
-		     __u32 verdict, __u64 lost, const struct fdt_verify *sock)
+		     __u32 verdict, __u64 lost, const struct fdt_verify *sock, const char *path)
 {
 	struct record_verify v;
 
@@ -230,6 +230,9 @@ int recorder__verify(struct recorder *r, __u64 now_ns, __u32 pid, __s32 fd,
 		v.sock = *sock;
 	else
 		memset(&v.sock, 0, sizeof(v.sock));
+	memset(v.path, 0, sizeof(v.path));
+	if (path)
+		strncpy(v.path, path, sizeof(v.path) - 1);
 	return recorder__write(r, &v, sizeof(v));
 }
 

@@ -115,6 +115,7 @@ struct record_verify {
 	__u32 verdict;		/* enum verdict (matcher.h) */
 	__u64 lost;		/* records of hdr.pid lost, as the check saw it */
 	struct fdt_verify sock;	/* the socket's state, as the check saw it */
+	char path[64];		/* not a socket: what /proc named the fd (FDT_PATH_LEN) */
 };
 
 /* RECORD_LOST: hdr.ts_ns when it was read; RECORD_SET_PROC_LOST: of hdr.pid */
@@ -171,7 +172,7 @@ struct record_proc {
 
 _Static_assert(sizeof(struct record_header) == 2304, "record_header layout");
 _Static_assert(sizeof(struct record_tick) == 40, "record_tick layout");
-_Static_assert(sizeof(struct record_verify) == 88, "record_verify layout");
+_Static_assert(sizeof(struct record_verify) == 152, "record_verify layout");
 _Static_assert(sizeof(struct record_lost) == 48, "record_lost layout");
 _Static_assert(sizeof(struct record_add_pid) == 48, "record_add_pid layout");
 _Static_assert(sizeof(struct record_start_pid) == 20, "record_start_pid layout");
@@ -219,7 +220,7 @@ int recorder__close(struct recorder *r);
  */
 int recorder__tick(struct recorder *r, __u64 now_ns);
 int recorder__verify(struct recorder *r, __u64 now_ns, __u32 pid, __s32 fd,
-		     __u32 verdict, __u64 lost, const struct fdt_verify *sock);
+		     __u32 verdict, __u64 lost, const struct fdt_verify *sock, const char *path);
 int recorder__lost(struct recorder *r, __u64 now_ns, __u64 lost);
 int recorder__proc_lost(struct recorder *r, __u64 now_ns, __u32 pid, __u64 lost);
 int recorder__drop(struct recorder *r, __u64 now_ns, __u32 pid);

@@ -33,6 +33,7 @@ struct answer {
 	__u32 verdict;
 	__u64 lost;
 	struct fdt_verify sock;
+	char path[FDT_PATH_LEN];
 };
 
 /* An fd the engine asked about and the recording holds no answer for. */
@@ -125,6 +126,7 @@ static int verify_recorded(void *ctx, __u32 pid, struct verify_req *reqs, size_t
 		if (a) {
 			reqs[i].verdict = a->verdict;
 			reqs[i].sock = a->sock;
+			memcpy(reqs[i].path, a->path, FDT_PATH_LEN);
 			if (a->lost > *lost)
 				*lost = a->lost;
 			continue;
@@ -290,6 +292,10 @@ static int read_answers(struct replay *rp)
 			.pid = v.hdr.pid, .fd = v.fd, .verdict = v.verdict, .lost = v.lost,
 			.sock = v.sock,
 		};
+		/* from the file: terminated, and no terminal controls */
+		memcpy(rp->ans[rp->nr_ans - 1].path, v.path, FDT_PATH_LEN);
+		rp->ans[rp->nr_ans - 1].path[FDT_PATH_LEN - 1] = '\0';
+		sanitize(rp->ans[rp->nr_ans - 1].path);
 	}
 	/* an end or an error shows again at the reader's next call */
 	if (rp->nr_ans)

@@ -422,7 +422,7 @@ static bool test_evidence(void)
 	output__report(c.o, &r);
 	cap_sync(&c);
 	ok &= expect_str("text", c.out_buf,
-		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL                           SOCKET\n"
+		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL                           WHAT\n"
 		"15:04:10.125 LEAK              4242 python3             9     3 socket       123456     5.002s "
 		"backpressured: 4096 bytes unread tcp 127.0.0.1:8080 <- 127.0.0.1:53122 ESTABLISHED\n");
 	cap_close(&c);
@@ -476,7 +476,7 @@ static bool test_text(void)
 	output__lost(c.o, 4, T(1));
 	cap_sync(&c);
 	ok = expect_str("out", c.out_buf,
-		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL                           SOCKET\n"
+		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL                           WHAT\n"
 		"15:04:10.125 LEAK              4242 py?hon3             9     3 socket       123456     5.002s\n"
 		"15:04:13.123 RESOLVED          4242 py?hon3             9     3 socket       123456     8.000s re-watched\n"
 		"15:04:13.123 DEL-EBADF         4242 py?hon3         1234567    10 -                 -          - EPOLL_CTL_DEL after close\n"

@@ -298,7 +298,7 @@ static bool test_builders(void)
 	ok &= ASSERT_EQ(recorder__add_pid(r, T0, 10, "a", 0), 0, "add_pid");
 	ok &= ASSERT_EQ(recorder__proc(r, &pi), 0, "proc");
 	ok &= ASSERT_EQ(recorder__tick(r, T0 + 1), 0, "tick");
-	ok &= ASSERT_EQ(recorder__verify(r, T0 + 1, 10, 5, VERDICT_GONE, 2, NULL), 0, "verify");
+	ok &= ASSERT_EQ(recorder__verify(r, T0 + 1, 10, 5, VERDICT_GONE, 2, NULL, NULL), 0, "verify");
 	ok &= ASSERT_EQ(recorder__lost(r, T0 + 2, 7), 0, "lost");
 	ok &= ASSERT_EQ(recorder__proc_lost(r, T0 + 2, 10, 2), 0, "proc_lost");
 	ok &= ASSERT_EQ(recorder__warn(r, T0 + 2, "warned"), 0, "warn");
