@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include "clock.h"
 #include "command.h"
+#include "findings.h"
 #include "live.h"
 #include "matcher.h"
 #include "output.h"
@@ -51,6 +52,7 @@ struct session {
 	struct matcher *matcher;
 	struct tracer *tracer;
 	struct command *cmd;
+	struct findings *findings;	/* every report passes here (findings.h) */
 	int epfd;
 	int sigfd;
 	int pidfds[ENV_MAX_PIDS];
@@ -712,19 +714,24 @@ static void finish_tracing(struct session *s)
 	matcher__finish(s->matcher, now);
 }
 
-/* fdtrace's exit status: COMMAND's if it ran and exited, else 0. */
+/*
+ * fdtrace's exit status once tracing ended well: --error-exitcode's if a
+ * finding it counts was reported, else COMMAND's if it ran and exited,
+ * else 0.
+ */
 static int exit_status(struct session *s)
 {
-	if (!s->cmd)
-		return 0;
+	int status = 0;
+
 	/* Stopped because the command exited: collect its status. */
-	if (!s->cmd_exited && !s->stop && !tracer__any_traced(s->tracer) &&
+	if (s->cmd && !s->cmd_exited && !s->stop && !tracer__any_traced(s->tracer) &&
 	    waitpid(command__pid(s->cmd), &s->cmd_status, 0) == command__pid(s->cmd))
 		s->cmd_exited = true;
-	if (!s->cmd_exited)
-		return 0;
-	return WIFEXITED(s->cmd_status) ? WEXITSTATUS(s->cmd_status)
-					: 128 + WTERMSIG(s->cmd_status);
+	if (s->cmd && s->cmd_exited)
+		status = WIFEXITED(s->cmd_status) ? WEXITSTATUS(s->cmd_status)
+						  : 128 + WTERMSIG(s->cmd_status);
+	return findings__exit_status(s->findings, s->env->error_on, s->env->error_exitcode,
+				     status);
 }
 
 
@@ -748,8 +755,13 @@ int live__run(const struct env *env, struct output *out)
 
 	mopts.grace_ns = env->grace_ns;
 	mopts.pause_grace_ns = env->pause_grace_ns;
-	mopts.report = output__report;
-	mopts.ctx = out;
+	s.findings = findings__new(out);
+	if (!s.findings) {
+		output__error(out, "cannot count findings: %s", strerror(errno));
+		goto out;
+	}
+	mopts.report = findings__report;
+	mopts.ctx = s.findings;
 	mopts.verify = verify_fds;
 	mopts.verify_ctx = &s;
 	/* bounded work per pass, so signals and the ring buffer are never starved */
@@ -775,6 +787,15 @@ int live__run(const struct env *env, struct output *out)
 	sigaddset(&blocked, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &blocked, &orig);
 
+	if (env->share_events) {
+		/* before the fork: the command inherits the file's fd */
+		err = findings__share(s.findings, env->error_on, output__realtime_offset(out));
+		if (err) {
+			output__error(out, "cannot share events with %s: %s", env->command[0],
+				      strerror(-err));
+			goto out;
+		}
+	}
 	if (env->command) {
 		/* Forked before the BPF object exists: it inherits no BPF fds. */
 		s.cmd = command__new(env->command, &orig, have_nofile ? &nofile : NULL);
@@ -818,6 +839,17 @@ int live__run(const struct env *env, struct output *out)
 		}
 	}
 	start_banner(&s);
+	if (s.cmd) {
+		struct start_info si = {
+			.command = env->command[0],
+			.command_pid = command__pid(s.cmd),
+			.grace_ns = env->grace_ns,
+			.version = FDTRACE_VERSION,
+			.commit = FDTRACE_COMMIT,
+		};
+
+		findings__start(s.findings, &si);
+	}
 
 	err = run(&s);
 	if (err) {
@@ -847,5 +879,6 @@ int live__run(const struct env *env, struct output *out)
 	status = exit_status(&s);
 out:
 	session_free(&s);
+	findings__free(s.findings);
 	return status;
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <linux/types.h>
+#include "matcher.h"
 #include "output.h"
 #include "record.h"
 
@@ -23,6 +24,9 @@ struct replay_opts {
 	bool grace_set;
 	__u64 pause_grace_ns;	/* likewise */
 	bool pause_grace_set;
+	/* Where reports go (findings__report); NULL: output__report(out). */
+	report_fn report;
+	void *report_ctx;
 };
 
 /*
