@@ -8,6 +8,7 @@ a socket after remove_reader(); FDT_SUITE_FIXED=1 closes it.
 """
 import os
 import re
+import signal
 import subprocess
 
 from harness import test, check, Fail, Skip
@@ -175,3 +176,22 @@ def error_exitcode_cli(ctx):
         err = ft.stderr_lines()
         check(rc == 2 and len(err) == 1 and err[0].startswith("fdtrace: ") and want in err[0],
               f"fdtrace {' '.join(args)}: status {rc}, stderr {err}; expected 2 and {want!r}")
+
+
+@test(timeout=60)
+def error_exitcode_pid(ctx):
+    """-p: stopped with SIGINT after a leak, --error-exitcode 5 gives 5 (0 without a leak)."""
+    g = "0.3"
+    for scenario, want in (("leak", 5), ("close", 0)):
+        report = ctx.path(f"{scenario}.jsonl")
+        wl = ctx.workload(ctx.scenario_argv(scenario, g, "--wait", "--hold", report=report), report)
+        ready = wl.wait_ev("ready", 15)
+        ft = ctx.fdtrace("-j", "-g", g, "--error-exitcode", 5, "-p", ready["pid"])
+        ft.wait_start()
+        wl.tell()
+        wl.wait_ev("done", 30)
+        ft.signal(signal.SIGINT)
+        rc = ft.wait(15)
+        wl.tell()
+        wl.wait(15)
+        check(rc == want, f"-p scenarios {scenario}, --error-exitcode 5: status {rc}, expected {want}")

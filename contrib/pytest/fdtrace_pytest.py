@@ -96,19 +96,23 @@ class FdtracePlugin:
         self.findings = []
         self.error_on = set()
         self.problem = None         # why the plugin could not check
-        fd = os.environ.get(ENV_FD)
+        # ours alone: a child (a pytest run inside a test) must not take
+        # whatever file has this number in its own table for fdtrace's
+        fd = os.environ.pop(ENV_FD, None)
         if fd is None:
             self.problem = (f"${ENV_FD} is not set: run pytest under "
                             "`fdtrace --share-events -- python3 -m pytest ...`; no leak checking")
             return
         try:
             self.fd = int(fd)
-            os.fstat(self.fd)
+            target = os.readlink(f"/proc/self/fd/{self.fd}")
+            if not target.startswith("/memfd:fdtrace-events"):
+                raise ValueError(f"it is {target}")
             # the tests' own children have no use for it
             os.set_inheritable(self.fd, False)
         except (ValueError, OSError) as e:
             self.fd = None
-            self.problem = f"${ENV_FD}={fd!r} is not an open fd ({e}); no leak checking"
+            self.problem = f"${ENV_FD}={fd!r} is not fdtrace's events ({e}); no leak checking"
             return
         self.error_on = set(filter(None, os.environ.get(ENV_ERROR_ON, "leak").split(",")))
 
