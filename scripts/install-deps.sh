@@ -7,7 +7,7 @@
 set -eu
 
 BUILD_PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc pkg-config python3"
-TEST_PKGS="python3-uvloop nodejs nginx-light redis-server redis-tools wrk strace bpftrace
+TEST_PKGS="python3-uvloop python3-pytest nodejs nginx-light redis-server redis-tools wrk strace bpftrace
            qemu-system-x86 busybox-static cpio libfuzzer-14-dev chromium
            prometheus prometheus-node-exporter systemd"
 # The man page (built by `make`), the package build, the package checks.

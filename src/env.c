@@ -8,6 +8,7 @@
 #include <string.h>
 #include "env.h"
 #include "procfs.h"
+#include "findings.h"
 #include "version.h"
 
 
@@ -39,6 +40,8 @@ static const char doc[] =
 "  fdtrace -w app.fdt -p 4242    # trace, and record everything to app.fdt\n"
 "  fdtrace -r app.fdt -g 30      # later, anywhere, no root: what if the grace\n"
 "                                # had been 30 s?\n"
+"  fdtrace -g 1 --error-exitcode 7 --share-events -- \\\n"
+"      python3 -m pytest -p fdtrace_pytest   # CI: fail on a leak, name the test\n"
 "\v"
 "SECONDS are plain decimal numbers with an optional fraction: 5, 0.25.\n"
 "\n"
@@ -53,11 +56,17 @@ static const char doc[] =
 "COMMAND started means it never starts: fdtrace exits 128+signal and\n"
 "prints nothing on stdout.\n"
 "\n"
-"EXIT STATUS: with -p, 0; with -- COMMAND, COMMAND's exit status, or\n"
-"128+signal if a signal killed it.  2 for every error: a bad option, a\n"
-"target that cannot be traced, a COMMAND that cannot be executed, output\n"
-"that cannot be written (fdtrace then detaches; a COMMAND already running\n"
-"is left to finish, untraced, and waited for).\n";
+"EXIT STATUS: with -p or -r, 0; with -- COMMAND, COMMAND's exit status, or\n"
+"128+signal if a signal killed it.  With --error-exitcode N, N instead when\n"
+"a finding of the --error-on kinds was reported (with -p, -r and COMMAND\n"
+"alike), after everything is printed.  2 for every error, before all\n"
+"else: a bad option, a target that cannot be traced, a COMMAND that cannot\n"
+"be executed, output that cannot be written (fdtrace then detaches; a\n"
+"COMMAND already running is left to finish, untraced, and waited for).\n"
+"\n"
+"With --share-events, COMMAND finds in its environment FDTRACE_EVENTS_FD,\n"
+"an fd it can read every finding from as JSON Lines (-j's format, as they\n"
+"happen), and FDTRACE_ERROR_ON, the --error-on kinds.\n";
 
 enum {
 	OPT_RINGBUF = 0x100,
@@ -71,6 +80,9 @@ enum {
 	OPT_INTERVAL,
 	OPT_PROM_FILE,
 	OPT_HTML,
+	OPT_ERROR_EXITCODE,
+	OPT_ERROR_ON,
+	OPT_SHARE_EVENTS,
 };
 
 static const struct argp_option options[] = {
@@ -98,6 +110,12 @@ static const struct argp_option options[] = {
 	{ "prom-file", OPT_PROM_FILE, "PATH", 0, "Every --interval, write the Prometheus text format "
 	  "here, atomically (node_exporter's textfile collector)", 2 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's debug output", 2 },
+	{ "error-exitcode", OPT_ERROR_EXITCODE, "N", 0, "Exit with N, 1 to " STR(MAX_EXITCODE)
+	  ", when a finding was reported (see --error-on), instead of COMMAND's status", 2 },
+	{ "error-on", OPT_ERROR_ON, "KIND[,KIND...]", 0, "The findings --error-exitcode counts: leak, "
+	  "closed_while_watched, deregister_failed (default leak)", 2 },
+	{ "share-events", OPT_SHARE_EVENTS, NULL, 0, "Give COMMAND every finding as JSON Lines, on the "
+	  "fd named by $FDTRACE_EVENTS_FD (for contrib/pytest)", 2 },
 
 	{ NULL, 0, NULL, 0, "Record and replay:", 3 },
 	{ "write", 'w', "FILE", 0, "Also record everything the analysis needs to FILE (mode 0600; "
@@ -195,6 +213,34 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+/* --error-on: finding names separated by commas; each given once is enough. */
+static void parse_error_on(struct argp_state *state, struct env *env, const char *arg)
+{
+	static const enum report_kind kinds[] = {
+		REPORT_LEAK, REPORT_CLOSED_WHILE_WATCHED, REPORT_DEREGISTER_FAILED,
+	};
+	const char *p = arg, *end;
+	size_t i;
+
+	env->error_on = 0;
+	do {
+		end = strchrnul(p, ',');
+		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+			const char *name = findings__kind_name(kinds[i]);
+
+			if ((size_t)(end - p) == strlen(name) && !strncmp(p, name, end - p))
+				break;
+		}
+		if (i == sizeof(kinds) / sizeof(kinds[0])) {
+			fail(state, "invalid --error-on '%s': give leak, closed_while_watched or "
+			     "deregister_failed, separated by commas", arg);
+			return;
+		}
+		env->error_on |= FINDING_BIT(kinds[i]);
+		p = end + 1;
+	} while (*end);
 }
 
 /* A size option: a count from 1 to max. */
@@ -370,6 +416,20 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_MAX_FDS:
 		parse_count(state, "--max-fds", arg, MAX_TRACKED_FDS, &env->max_tracked_fds);
 		break;
+	case OPT_ERROR_EXITCODE:
+		if (parse_uint(arg, MAX_EXITCODE, &v))
+			fail(state, "invalid --error-exitcode '%s': give a number from 1 to "
+			     STR(MAX_EXITCODE), arg);
+		else
+			env->error_exitcode = v;
+		break;
+	case OPT_ERROR_ON:
+		env->error_on_set = true;
+		parse_error_on(state, env, arg);
+		break;
+	case OPT_SHARE_EVENTS:
+		env->share_events = true;
+		break;
 	case OPT_MAX_PROCS:
 		parse_count(state, "--max-procs", arg, MAX_MAX_PIDS, &env->max_pids);
 		break;
@@ -392,6 +452,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		/* Only reached for the first non-option when ARGS is not taken */
 		return ARGP_ERR_UNKNOWN;
 	case ARGP_KEY_END:
+		if (env->error_on_set && !env->error_exitcode) {
+			argp_failure(state, 2, 0, "--error-on goes with --error-exitcode N");
+			break;
+		}
+		if (env->share_events && !env->command) {
+			argp_failure(state, 2, 0, "--share-events goes with -- COMMAND");
+			break;
+		}
 		if (env->read_path) {
 			/* a recording says what was traced and how */
 			if (env->command || env->nr_pids || env->follow || env->duration_ns ||
@@ -441,6 +509,7 @@ void env__parse(struct env *env, int argc, char **argv)
 		.ringbuf_bytes = DEFAULT_RINGBUF_KIB * 1024,
 		.max_tracked_fds = 0,	/* sized from the targets' fd limits */
 		.max_pids = DEFAULT_MAX_PIDS,
+		.error_on = FINDING_BIT(REPORT_LEAK),
 	};
 
 	/*

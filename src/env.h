@@ -25,6 +25,7 @@
 #define MAX_RINGBUF_KIB		1048576
 #define MAX_TRACKED_FDS		16777216
 #define MAX_MAX_PIDS		MAX_PID_VALUE
+#define MAX_EXITCODE		255		/* --error-exitcode */
 
 enum env_mode {
 	MODE_LIVE,		/* trace on this kernel: -p or -- COMMAND */
@@ -64,6 +65,10 @@ struct env {
 	bool force;			/* --force: -w may replace a file */
 	bool grace_set;			/* -g given (replay: else the recording's) */
 	bool pause_grace_set;
+	int error_exitcode;		/* --error-exitcode; 0: not given */
+	unsigned int error_on;		/* --error-on: FINDING_BIT()s (findings.h) */
+	bool error_on_set;
+	bool share_events;		/* --share-events */
 	char options[ENV_OPTIONS_LEN];	/* the command line, as typed */
 };
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "clock.h"
 #include "env.h"
+#include "findings.h"
 #include "live.h"
 #include "output.h"
 #include "replay.h"
@@ -20,7 +21,10 @@ struct mode {
 	int (*run)(const struct env *env, struct output *out);
 };
 
-/* -r FILE: the recording goes through the same engine and output */
+/*
+ * -r FILE: the recording goes through the same engine and output, and a
+ * recorded run fails a CI job as the live one would (--error-exitcode).
+ */
 static int replay_mode(const struct env *env, struct output *out)
 {
 	struct replay_opts o = {
@@ -30,9 +34,21 @@ static int replay_mode(const struct env *env, struct output *out)
 		.pause_grace_set = env->pause_grace_set,
 		.html_path = env->html_path,
 		.force = env->force,
+		.report = findings__report,
 	};
+	int status;
 
-	return replay__run(env->read_path, &o, out);
+	o.report_ctx = findings__new(out);
+	if (!o.report_ctx) {
+		output__error(out, "cannot count findings: %s", strerror(errno));
+		return 2;
+	}
+	status = replay__run(env->read_path, &o, out);
+	if (status == 0)
+		status = findings__exit_status(o.report_ctx, env->error_on,
+					       env->error_exitcode, status);
+	findings__free(o.report_ctx);
+	return status;
 }
 
 static const struct mode modes[] = {

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include "clock.h"
 #include "command.h"
+#include "findings.h"
 #include "live.h"
 #include "matcher.h"
 #include "output.h"
@@ -56,6 +57,7 @@ struct session {
 	struct matcher *matcher;
 	struct tracer *tracer;
 	struct command *cmd;
+	struct findings *findings;	/* every report passes here (findings.h) */
 	int epfd;
 	int sigfd;
 	int pidfds[ENV_MAX_PIDS];
@@ -283,7 +285,8 @@ static void session_report(void *ctx, const struct report *r)
 {
 	struct session *s = ctx;
 
-	output__report(s->out, r);
+	/* counted for --error-exitcode and shared with the command, then printed */
+	findings__report(s->findings, r);
 	if (s->html)
 		html__report(s->html, r);
 	if (s->prom)
@@ -945,19 +948,24 @@ static void finish_tracing(struct session *s)
 	matcher__finish(s->matcher, now);
 }
 
-/* fdtrace's exit status: COMMAND's if it ran and exited, else 0. */
+/*
+ * fdtrace's exit status once tracing ended well: --error-exitcode's if a
+ * finding it counts was reported, else COMMAND's if it ran and exited,
+ * else 0.
+ */
 static int exit_status(struct session *s)
 {
-	if (!s->cmd)
-		return 0;
+	int status = 0;
+
 	/* Stopped because the command exited: collect its status. */
-	if (!s->cmd_exited && !s->stop && !tracer__any_traced(s->tracer) &&
+	if (s->cmd && !s->cmd_exited && !s->stop && !tracer__any_traced(s->tracer) &&
 	    waitpid(command__pid(s->cmd), &s->cmd_status, 0) == command__pid(s->cmd))
 		s->cmd_exited = true;
-	if (!s->cmd_exited)
-		return 0;
-	return WIFEXITED(s->cmd_status) ? WEXITSTATUS(s->cmd_status)
-					: 128 + WTERMSIG(s->cmd_status);
+	if (s->cmd && s->cmd_exited)
+		status = WIFEXITED(s->cmd_status) ? WEXITSTATUS(s->cmd_status)
+						  : 128 + WTERMSIG(s->cmd_status);
+	return findings__exit_status(s->findings, s->env->error_on, s->env->error_exitcode,
+				     status);
 }
 
 
@@ -981,6 +989,11 @@ int live__run(const struct env *env, struct output *out)
 
 	mopts.grace_ns = env->grace_ns;
 	mopts.pause_grace_ns = env->pause_grace_ns;
+	s.findings = findings__new(out);
+	if (!s.findings) {
+		output__error(out, "cannot count findings: %s", strerror(errno));
+		goto out;
+	}
 	mopts.report = session_report;
 	mopts.ctx = &s;
 	mopts.verify = verify_fds;
@@ -1018,6 +1031,15 @@ int live__run(const struct env *env, struct output *out)
 	sigaddset(&blocked, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &blocked, &orig);
 
+	if (env->share_events) {
+		/* before the fork: the command inherits the file's fd */
+		err = findings__share(s.findings, env->error_on, output__realtime_offset(out));
+		if (err) {
+			output__error(out, "cannot share events with %s: %s", env->command[0],
+				      strerror(-err));
+			goto out;
+		}
+	}
 	if (env->command) {
 		/* Forked before the BPF object exists: it inherits no BPF fds. */
 		s.cmd = command__new(env->command, &orig, have_nofile ? &nofile : NULL);
@@ -1061,6 +1083,17 @@ int live__run(const struct env *env, struct output *out)
 		}
 	}
 	start_banner(&s);
+	if (s.cmd) {
+		struct start_info si = {
+			.command = env->command[0],
+			.command_pid = command__pid(s.cmd),
+			.grace_ns = env->grace_ns,
+			.version = FDTRACE_VERSION,
+			.commit = FDTRACE_COMMIT,
+		};
+
+		findings__start(s.findings, &si);
+	}
 
 	s.next_interval = clock__mono_ns() + env->interval_ns;
 	err = run(&s);
@@ -1094,5 +1127,6 @@ int live__run(const struct env *env, struct output *out)
 	status = html_err ? 2 : exit_status(&s);
 out:
 	session_free(&s);
+	findings__free(s.findings);
 	return status;
 }

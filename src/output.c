@@ -643,15 +643,39 @@ static const struct output_ops text_ops = {
 
 /* ---- JSON ---------------------------------------------------------- */
 
+/*
+ * Every time is written twice: RFC 3339 for people, and right after it
+ * the same instant on CLOCK_MONOTONIC in integer ns (the record's own
+ * bpf_ktime_get_ns() stamp, the clock Python's time.monotonic_ns()
+ * reads), so that a program can line events up with its own clock.
+ */
+static const struct {
+	const char *time, *mono;
+} mono_names[] = {
+	{ "time", "mono_ns" },
+	{ "deregistered_at", "deregistered_mono_ns" },
+};
+
+static const char *mono_name(const char *time_name)
+{
+	for (size_t i = 0; i < sizeof(mono_names) / sizeof(mono_names[0]); i++)
+		if (!strcmp(mono_names[i].time, time_name))
+			return mono_names[i].mono;
+	return NULL;
+}
+
 static void json_time_field(struct output *o, struct json_writer *w,
 			    const char *name, __u64 ts_ns)
 {
 	char buf[CLOCK_RFC3339_LEN + 8];
+	const char *mono = mono_name(name);
 
 	if (clock__fmt_rfc3339(buf, sizeof(buf), ts_ns, o->rt_off) < 0)
 		jsonw_null_field(w, name);
 	else
 		jsonw_string_field(w, name, buf);
+	if (mono)
+		jsonw_uint_field(w, mono, ts_ns);
 }
 
 /* {"event":<event>,"time":<ts>, */
@@ -690,10 +714,12 @@ static void json_dev(struct json_writer *w, __u32 dev)
 
 static void json_deregistered_at(struct output *o, const struct report *r)
 {
-	if (r->del_ts_ns)
+	if (r->del_ts_ns) {
 		json_time_field(o, o->jout, "deregistered_at", r->del_ts_ns);
-	else
+	} else {
 		jsonw_null_field(o->jout, "deregistered_at");
+		jsonw_null_field(o->jout, mono_name("deregistered_at"));
+	}
 }
 
 static void json_start(struct output *o, const struct start_info *s)

@@ -45,6 +45,8 @@ struct unanswered {
 struct replay {
 	struct record_reader *rr;
 	struct output *out;
+	report_fn report;	/* where reports go, with report_ctx */
+	void *report_ctx;
 	struct matcher *m;
 	const struct record_header *h;
 	const char *name;
@@ -176,7 +178,7 @@ static void report(void *ctx, const struct report *r)
 		copy.unconfirmed = 1;
 		r = &copy;
 	}
-	output__report(rp->out, r);
+	rp->report(rp->report_ctx, r);
 	if (rp->html)
 		html__report(rp->html, r);
 }
@@ -422,6 +424,8 @@ int replay__reader(struct record_reader *rr, const char *name,
 	}
 	rp->rr = rr;
 	rp->out = out;
+	rp->report = o && o->report ? o->report : output__report;
+	rp->report_ctx = o && o->report ? o->report_ctx : out;
 	rp->h = record_reader__header(rr);
 	rp->name = name;
 	/* times as the recording machine's clock said them */

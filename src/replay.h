@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <linux/types.h>
+#include "matcher.h"
 #include "output.h"
 #include "record.h"
 
@@ -25,6 +26,9 @@ struct replay_opts {
 	bool pause_grace_set;
 	const char *html_path;	/* --html: a picture of the replayed run */
 	bool force;		/* it may replace a regular file */
+	/* Where reports go (findings__report); NULL: output__report(out). */
+	report_fn report;
+	void *report_ctx;
 };
 
 /*

@@ -113,12 +113,26 @@ static bool test_json_leak(void)
 	output__report(c.o, &r);
 	cap_sync(&c);
 	ok = expect_str("out", c.out_buf,
-		"{\"event\":\"leak\",\"time\":\"2026-11-27T15:04:10.125456Z\","
+		"{\"event\":\"leak\",\"time\":\"2026-11-27T15:04:10.125456Z\",\"mono_ns\":1005125456789,"
 		"\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"epfd\":3,"
 		"\"type\":\"socket\",\"inode\":123456,\"dev\":\"0:8\","
-		"\"unwatched_s\":5.002,\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\","
+		"\"unwatched_s\":5.002,\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\",\"deregistered_mono_ns\":1000123456789,"
 		"\"evidence\":\"none\"}\n");
 	ok &= expect_str("err", c.err_buf, "");
+	cap_close(&c);
+
+	/* the end of the watch not known: both of its times are null */
+	if (!cap_open(&c, OUTPUT_JSON))
+		return false;
+	r.del_ts_ns = 0;
+	output__report(c.o, &r);
+	cap_sync(&c);
+	ok &= expect_str("no del", c.out_buf,
+		"{\"event\":\"leak\",\"time\":\"2026-11-27T15:04:10.125456Z\",\"mono_ns\":1005125456789,"
+		"\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"epfd\":3,"
+		"\"type\":\"socket\",\"inode\":123456,\"dev\":\"0:8\","
+		"\"unwatched_s\":5.002,\"deregistered_at\":null,\"deregistered_mono_ns\":null,"
+		"\"evidence\":\"none\"}\n");
 	cap_close(&c);
 	return ok;
 }
@@ -149,11 +163,11 @@ static bool test_json_resolved(void)
 		output__report(c.o, &r);
 		cap_sync(&c);
 		snprintf(want, sizeof(want),
-			 "{\"event\":\"leak_resolved\",\"time\":\"2026-11-27T15:04:12.623456Z\","
+			 "{\"event\":\"leak_resolved\",\"time\":\"2026-11-27T15:04:12.623456Z\",\"mono_ns\":1007623456789,"
 			 "\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"epfd\":3,"
 			 "\"type\":\"pipe\",\"inode\":123456,\"dev\":\"3:17\","
 			 "\"how\":\"%s\",\"unwatched_s\":7.500,"
-			 "\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\"}\n",
+			 "\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\",\"deregistered_mono_ns\":1000123456789}\n",
 			 hows[i].name);
 		ok &= expect_str(hows[i].name, c.out_buf, want);
 		cap_close(&c);
@@ -179,10 +193,10 @@ static bool test_json_closed_watched_and_dereg(void)
 	output__report(c.o, &r);
 	cap_sync(&c);
 	ok = expect_str("out", c.out_buf,
-		"{\"event\":\"closed_while_watched\",\"time\":\"2026-11-27T15:04:05.124456Z\","
+		"{\"event\":\"closed_while_watched\",\"time\":\"2026-11-27T15:04:05.124456Z\",\"mono_ns\":1000124456789,"
 		"\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"epfd\":3,"
 		"\"type\":\"eventfd\",\"inode\":123456,\"dev\":\"0:8\"}\n"
-		"{\"event\":\"deregister_failed\",\"time\":\"2026-11-27T15:04:05.124456Z\","
+		"{\"event\":\"deregister_failed\",\"time\":\"2026-11-27T15:04:05.124456Z\",\"mono_ns\":1000124456789,"
 		"\"pid\":4242,\"comm\":\"python3\",\"fd\":11,\"epfd\":3,\"error\":\"EBADF\"}\n");
 	cap_close(&c);
 	return ok;
@@ -218,11 +232,11 @@ static bool test_json_summary_totals(void)
 		"\"leaks_idle\":0,\"leaks_peer_closed\":0,\"leaks_backpressured\":0,"
 		"\"in_use\":0,\"paused\":0,"
 		"\"untracked\":0,\"lost\":0,\"unconfirmed\":0,\"partial\":false,"
-		"\"time\":\"2026-11-27T15:04:14.123456Z\"}\n"
+		"\"time\":\"2026-11-27T15:04:14.123456Z\",\"mono_ns\":1009123456789}\n"
 		"{\"event\":\"totals\",\"processes\":1,\"watches_ended\":12,"
 		"\"leaks\":2,\"open_leaks\":2,\"lost_events\":37,"
 		"\"records\":5000,\"bad_records\":1,\"untracked\":0,"
-		"\"time\":\"2026-11-27T15:04:14.123456Z\"}\n");
+		"\"time\":\"2026-11-27T15:04:14.123456Z\",\"mono_ns\":1009123456789}\n");
 	cap_close(&c);
 	return ok;
 }
@@ -243,7 +257,7 @@ static bool comm_case(const char *comm, size_t len, const char *want_json)
 	output__report(c.o, &r);
 	cap_sync(&c);
 	snprintf(want, sizeof(want),
-		 "{\"event\":\"deregister_failed\",\"time\":\"2026-11-27T15:04:10.125456Z\","
+		 "{\"event\":\"deregister_failed\",\"time\":\"2026-11-27T15:04:10.125456Z\",\"mono_ns\":1005125456789,"
 		 "\"pid\":4242,\"comm\":%s,\"fd\":9,\"epfd\":3,\"error\":\"EBADF\"}\n",
 		 want_json);
 	ok = expect_str(comm, c.out_buf, want);
@@ -293,10 +307,10 @@ static bool test_json_start(void)
 	output__start(c.o, &sc);
 	cap_sync(&c);
 	ok = expect_str("out", c.out_buf,
-		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\","
+		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\",\"mono_ns\":1000123456789,"
 		"\"mode\":\"pids\",\"pids\":[4242,17],\"comms\":[\"python3\",\"no\\\"de\"],"
 		"\"grace_s\":5.000,\"abi_version\":3}\n"
-		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\","
+		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\",\"mono_ns\":1000123456789,"
 		"\"mode\":\"command\",\"pids\":[],\"command\":\"/usr/bin/python3\","
 		"\"command_pid\":99,\"grace_s\":0.250,\"abi_version\":3}\n");
 	ok &= expect_str("err", c.err_buf, "");
@@ -315,13 +329,18 @@ static bool test_json_messages_and_lost(void)
 	output__error(c.o, "failed to attach %s: %s\n", "tp", "No such \"thing\"");
 	cap_sync(&c);
 	ok = expect_prefix_suffix("error", c.err_buf, "{\"event\":\"error\",\"time\":\"",
-		"Z\",\"message\":\"failed to attach tp: No such \\\"thing\\\"\"}\n");
+		",\"message\":\"failed to attach tp: No such \\\"thing\\\"\"}\n");
 	second = c.err_buf ? strdup(c.err_buf) : NULL;
 	output__warn(c.o, "%d records skipped", 3);
 	cap_sync(&c);
 	ok &= expect_prefix_suffix("warning", c.err_buf + (second ? strlen(second) : 0),
-		"{\"event\":\"warning\",\"time\":\"", "Z\",\"message\":\"3 records skipped\"}\n");
+		"{\"event\":\"warning\",\"time\":\"", ",\"message\":\"3 records skipped\"}\n");
 	free(second);
+	/* messages carry the monotonic time they were written at */
+	if (!c.err_buf || !strstr(c.err_buf, "Z\",\"mono_ns\":")) {
+		printf("  messages: no mono_ns after the time: %s\n", c.err_buf ? c.err_buf : "(null)");
+		ok = false;
+	}
 
 	output__lost(c.o, 5, T(100));
 	output__lost(c.o, 5, T(200));	/* no change: nothing */
@@ -329,9 +348,9 @@ static bool test_json_messages_and_lost(void)
 	output__lost(c.o, 12, T(300));
 	cap_sync(&c);
 	ok &= expect_str("out", c.out_buf,
-		"{\"event\":\"lost\",\"time\":\"2026-11-27T15:04:05.223456Z\","
+		"{\"event\":\"lost\",\"time\":\"2026-11-27T15:04:05.223456Z\",\"mono_ns\":1000223456789,"
 		"\"lost_events\":5,\"new_lost_events\":5}\n"
-		"{\"event\":\"lost\",\"time\":\"2026-11-27T15:04:05.423456Z\","
+		"{\"event\":\"lost\",\"time\":\"2026-11-27T15:04:05.423456Z\",\"mono_ns\":1000423456789,"
 		"\"lost_events\":12,\"new_lost_events\":7}\n");
 	cap_close(&c);
 	return ok;
@@ -404,10 +423,10 @@ static bool test_evidence(void)
 	output__report(c.o, &r);
 	cap_sync(&c);
 	ok = expect_str("json", c.out_buf,
-		"{\"event\":\"leak\",\"time\":\"2026-11-27T15:04:10.125456Z\","
+		"{\"event\":\"leak\",\"time\":\"2026-11-27T15:04:10.125456Z\",\"mono_ns\":1005125456789,"
 		"\"pid\":4242,\"comm\":\"python3\",\"fd\":9,\"epfd\":3,"
 		"\"type\":\"socket\",\"inode\":123456,\"dev\":\"0:8\","
-		"\"unwatched_s\":5.002,\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\","
+		"\"unwatched_s\":5.002,\"deregistered_at\":\"2026-11-27T15:04:05.123456Z\",\"deregistered_mono_ns\":1000123456789,"
 		"\"socket\":{\"proto\":\"tcp\",\"local\":\"127.0.0.1:8080\","
 		"\"peer\":\"127.0.0.1:53122\"},"
 		"\"evidence\":\"peer_closed\",\"tcp_state\":\"CLOSE_WAIT\","
