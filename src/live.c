@@ -39,6 +39,10 @@
 #define POLL_MAX_MS	100
 /* fds checked in one tick at most: bounded work between two drains */
 #define VERIFY_BATCH	4096
+/* How long until EMFILE: open fds counted about once a second per process */
+#define FDS_INTERVAL_NS	(1000ULL * 1000 * 1000)
+/* processes sampled in one pass at most; the rest are due on the next */
+#define FDS_BATCH	1024
 
 /* epoll_event.data.u64 tags; pidfds are tagged with TAG_PIDFD + index */
 #define TAG_RINGBUF	0
@@ -144,6 +148,36 @@ static void session_add_pid(struct session *s, __u32 pid, const char *comm, __u3
 		record_proc(s, pid, now);
 	}
 	matcher__add_pid(s->matcher, pid, comm, now);
+}
+
+/*
+ * A sample of pid's open fds and RLIMIT_NOFILE, recorded and fed like a
+ * record: a replay makes the same matcher__fds() call at the same place.
+ */
+static void session_fds(struct session *s, __u32 pid)
+{
+	__u64 open, soft, hard, now;
+
+	/* gone: its EXIT record will say so */
+	if (procfs__count_fds(pid, &open) || procfs__nofile(pid, &soft, &hard))
+		return;
+	now = clock__mono_ns();
+	if (s->rec)
+		rec_check(s, recorder__fds(s->rec, now, pid, open, soft, hard));
+	matcher__fds(s->matcher, pid, now, open, soft, hard);
+}
+
+/*
+ * The processes the engine wants a sample of: new ones, and those with
+ * unwatched fds or findings once their last sample is interval_ns old.
+ */
+static void sample_fds(struct session *s, __u64 interval_ns)
+{
+	static __u32 pids[FDS_BATCH];
+	size_t n = matcher__fds_due(s->matcher, clock__mono_ns(), interval_ns, pids, FDS_BATCH);
+
+	for (size_t i = 0; i < n && i < FDS_BATCH; i++)
+		session_fds(s, pids[i]);
 }
 
 static void session_drop_pid(struct session *s, __u32 pid, __u64 now)
@@ -427,6 +461,7 @@ static int run(struct session *s)
 			tracer__untrace_pid(s->tracer, command__pid(s->cmd));
 		}
 		session_tick(s, now - TICK_SLACK_NS);
+		sample_fds(s, FDS_INTERVAL_NS);
 		check_lost(s, now);
 		check_full(s);
 		flush_recording(s, now);
@@ -702,6 +737,8 @@ static void finish_tracing(struct session *s)
 	__u64 now;
 
 	tracer__consume(s->tracer);
+	/* the summaries' open fds as they are now */
+	sample_fds(s, 0);
 	now = clock__mono_ns();
 	session_tick(s, now);
 	check_lost(s, now);
@@ -818,6 +855,8 @@ int live__run(const struct env *env, struct output *out)
 		}
 	}
 	start_banner(&s);
+	/* the targets' fds at attach: after the banner, which an FD_PRESSURE follows */
+	sample_fds(&s, FDS_INTERVAL_NS);
 
 	err = run(&s);
 	if (err) {
