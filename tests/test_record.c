@@ -865,14 +865,12 @@ static bool test_replay_out_of_place(void)
  * 1.1 s; at the end, 1 leak in 3 s traced less the 1 s grace is 0.5
  * leaks/s, and 95 of 100 fds leaves 10 s.
  */
-static bool test_replay_fds(void)
+static void fds_sample(struct buf *out)
 {
 	struct record_header h;
 	struct record_add_pid a = {};
 	struct record_fds f = {};
 	struct buf b;
-	struct cap c;
-	bool ok;
 
 	memset(&b, 0, sizeof(b));
 	header(&h, SEC);
@@ -898,7 +896,16 @@ static bool test_replay_fds(void)
 	put_entry(&b, &f);
 	simple(&b, RECORD_TICK, 0, T0 + 3000 * MS);
 	simple(&b, RECORD_FINISH, 0, T0 + 3000 * MS);
+	*out = b;
+}
 
+static bool test_replay_fds(void)
+{
+	struct buf b;
+	struct cap c;
+	bool ok;
+
+	fds_sample(&b);
 	ok = ASSERT_EQ(replay_buf(&b, 0, &c), 0, "status");
 	ok &= ASSERT_EQ(count(c.out_buf, "\"event\":\"fd_pressure\""), 1, "one fd_pressure");
 	ok &= ASSERT_EQ(count(c.out_buf, "\"event\":\"fd_pressure\",\"time\":\"2026-11-27T"), 1,
@@ -987,6 +994,9 @@ static int write_corpus(const char *out)
 	SEED("no-finish", b.len);
 	ENTRY(find_type(&b, RECORD_PROC))->type = 77;
 	SEED("bad-type", b.len);
+	free(b.data);
+	fds_sample(&b);
+	SEED("fds", b.len);
 	free(b.data);
 	return 0;
 #undef SEED
