@@ -465,7 +465,8 @@ static void forecast(const struct matcher *m, const struct proc *p, __u64 now,
 /* open at FDT_FD_PRESSURE_PCT (or FDT_FD_REARM_PCT) percent of soft or more */
 static bool at_pct(__u64 open, __u64 soft, __u64 pct)
 {
-	return soft && soft <= NOFILE_FINITE && open * 100 >= soft * pct;
+	/* open < soft <= NOFILE_FINITE: no overflow, whatever a recording says */
+	return soft && soft <= NOFILE_FINITE && (open >= soft || open * 100 >= soft * pct);
 }
 
 static void emit_summary(struct matcher *m, __u32 idx, __u64 ts)
