@@ -169,15 +169,25 @@ static void session_fds(struct session *s, __u32 pid)
 
 /*
  * The processes the engine wants a sample of: new ones, and those with
- * unwatched fds or findings once their last sample is interval_ns old.
+ * unwatched fds or findings once their last sample is interval_ns old;
+ * FDS_BATCH a pass, the rest on the next.  interval_ns 0, before the
+ * summaries: every process, in one pass.
  */
 static void sample_fds(struct session *s, __u64 interval_ns)
 {
-	static __u32 pids[FDS_BATCH];
-	size_t n = matcher__fds_due(s->matcher, clock__mono_ns(), interval_ns, pids, FDS_BATCH);
+	static __u32 batch[FDS_BATCH];
+	size_t n = matcher__fds_due(s->matcher, clock__mono_ns(), interval_ns, batch, FDS_BATCH);
+	__u32 *all = NULL;
 
-	for (size_t i = 0; i < n && i < FDS_BATCH; i++)
-		session_fds(s, pids[i]);
+	if (n > FDS_BATCH && !interval_ns)
+		all = malloc(n * sizeof(*all));
+	if (all)
+		n = matcher__fds_due(s->matcher, clock__mono_ns(), 0, all, n);
+	else if (n > FDS_BATCH)
+		n = FDS_BATCH;
+	for (size_t i = 0; i < n; i++)
+		session_fds(s, all ? all[i] : batch[i]);
+	free(all);
 }
 
 static void session_drop_pid(struct session *s, __u32 pid, __u64 now)

@@ -1345,7 +1345,8 @@ size_t matcher__fds_due(const struct matcher *m, __u64 now_ns, __u64 interval_ns
 		p = &m->procs[v[i].idx];
 		if (p->quiet)
 			continue;
-		if (p->fds_ts && (!proc_busy(p) || now_ns < p->fds_ts + interval_ns))
+		if (p->fds_ts && interval_ns &&
+		    (!proc_busy(p) || now_ns < p->fds_ts + interval_ns))
 			continue;
 		if (n < max)
 			pids[n] = p->pid;

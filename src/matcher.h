@@ -205,7 +205,8 @@ int matcher__fds(struct matcher *m, __u32 pid, __u64 ts_ns, __u64 open_fds,
 /*
  * Processes due a sample at now_ns, for the caller's sampler: those never
  * sampled, and those sampled interval_ns ago or more that have unwatched
- * fds or findings.  Up to max pids in pids; returns how many are due.
+ * fds or findings; interval_ns 0: every process (before the summaries).
+ * Up to max pids in pids; returns how many are due.
  */
 size_t matcher__fds_due(const struct matcher *m, __u64 now_ns, __u64 interval_ns,
 			__u32 *pids, size_t max);
