@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 #include "clock.h"
@@ -62,22 +63,25 @@ __s64 clock__realtime_offset(void)
 	return offset;
 }
 
-/* wall time in whole seconds (floored) and the ns within that second */
-static void wall_split(__u64 mono_ns, __s64 offset_ns, time_t *sec, long *nsec)
+/*
+ * Wall time in whole seconds (floored) and the ns within that second.
+ * -EOVERFLOW past year 2262: a recording may hold any timestamp.
+ */
+static int wall_split(__u64 mono_ns, __s64 offset_ns, time_t *sec, long *nsec)
 {
-	/*
-	 * A recording's offset and timestamps are untrusted: add without
-	 * signed overflow (wrapping is as good an answer as any for them).
-	 */
-	__s64 wall = (__s64)(mono_ns + (__u64)offset_ns);
-	__s64 s = wall / NSEC_PER_SEC, ns = wall % NSEC_PER_SEC;
+	__s64 wall, s, ns;
 
+	if (mono_ns > INT64_MAX || __builtin_add_overflow((__s64)mono_ns, offset_ns, &wall))
+		return -EOVERFLOW;
+	s = wall / NSEC_PER_SEC;
+	ns = wall % NSEC_PER_SEC;
 	if (ns < 0) {
 		ns += NSEC_PER_SEC;
 		s--;
 	}
 	*sec = (time_t)s;
 	*nsec = (long)ns;
+	return 0;
 }
 
 int clock__fmt_rfc3339(char *buf, size_t size, __u64 mono_ns, __s64 offset_ns)
@@ -87,8 +91,7 @@ int clock__fmt_rfc3339(char *buf, size_t size, __u64 mono_ns, __s64 offset_ns)
 	long nsec;
 	int n;
 
-	wall_split(mono_ns, offset_ns, &sec, &nsec);
-	if (!gmtime_r(&sec, &tm))
+	if (wall_split(mono_ns, offset_ns, &sec, &nsec) || !gmtime_r(&sec, &tm))
 		return -EOVERFLOW;
 	n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
 		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
@@ -103,8 +106,7 @@ int clock__fmt_hms(char *buf, size_t size, __u64 mono_ns, __s64 offset_ns)
 	long nsec;
 	int n;
 
-	wall_split(mono_ns, offset_ns, &sec, &nsec);
-	if (!localtime_r(&sec, &tm))
+	if (wall_split(mono_ns, offset_ns, &sec, &nsec) || !localtime_r(&sec, &tm))
 		return -EOVERFLOW;
 	n = snprintf(buf, size, "%02d:%02d:%02d.%03ld",
 		     tm.tm_hour, tm.tm_min, tm.tm_sec, nsec / 1000000);

@@ -712,6 +712,14 @@ int html__record(struct html *h, const void *rec, size_t size)
 		break;
 	case RECORD_PROC:
 		return on_record_proc(h, rec, size);
+	case RECORD_FDS: {
+		struct record_fds f;
+
+		if (size < sizeof(f))
+			return -EINVAL;
+		memcpy(&f, rec, sizeof(f));
+		return html__sample(h, f.hdr.pid, f.hdr.ts_ns, f.open_fds, f.nofile_soft);
+	}
 	case RECORD_DROP:
 		p = proc_find(h, r.hdr.pid);
 		if (p)
@@ -828,8 +836,8 @@ void html__report(struct html *h, const struct report *r)
 
 	if (!h || !r)
 		return;
-	if (r->kind == REPORT_INTERVAL)
-		return;		/* the page draws the whole run: the summary says it */
+	if (r->kind == REPORT_INTERVAL || r->kind == REPORT_FD_PRESSURE)
+		return;		/* the page draws the whole run; its chart shows the fds */
 	note_ts(h, r->ts_ns);
 	if (r->kind != REPORT_TOTALS)
 		p = proc_get(h, r->pid, r->comm, r->ts_ns);
@@ -859,6 +867,7 @@ void html__report(struct html *h, const struct report *r)
 		}
 		break;
 	case REPORT_INTERVAL:
+	case REPORT_FD_PRESSURE:	/* the open-fd chart shows it */
 		break;
 	case REPORT_TOTALS:
 		if (r->totals) {

@@ -45,6 +45,10 @@
 #define POLL_MAX_MS	100
 /* fds checked in one tick at most: bounded work between two drains */
 #define VERIFY_BATCH	4096
+/* How long until EMFILE: open fds counted about once a second per process */
+#define FDS_INTERVAL_NS	(1000ULL * 1000 * 1000)
+/* processes sampled in one pass at most; the rest are due on the next */
+#define FDS_BATCH	1024
 
 /* epoll_event.data.u64 tags; pidfds are tagged with TAG_PIDFD + index */
 #define TAG_RINGBUF	0
@@ -106,23 +110,6 @@ static bool proc_attrib(void *ctx, __u32 pid, struct proc_attrib *a)
 }
 
 /* Open fds of pid: the entries of /proc/PID/fd (0 if unreadable) */
-static __u64 count_fds(__u32 pid)
-{
-	char path[64];
-	struct dirent *d;
-	__u64 n = 0;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
-	dir = opendir(path);
-	if (!dir)
-		return 0;
-	while ((d = readdir(dir)))
-		n += d->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
 /*
  * --prom-file: the interval and summary counters go to prom.c: an
  * interval is a live process's counters so far, a summary its final ones.
@@ -131,7 +118,7 @@ static void prom_report(struct session *s, const struct report *r)
 {
 	const struct attrib_entry *e;
 	struct prom_proc pp = { .fd_limit_in_s = -1 };
-	__u64 hard;
+	struct fd_forecast f;
 
 	if (r->kind != REPORT_INTERVAL && r->kind != REPORT_SUMMARY)
 		return;
@@ -141,10 +128,12 @@ static void prom_report(struct session *s, const struct report *r)
 	pp.st = r->stats;
 	pp.pid = r->pid;
 	pp.exited = r->kind == REPORT_SUMMARY;
-	if (!pp.exited) {
-		pp.open_fds = count_fds(r->pid);
-		if (procfs__nofile(r->pid, &pp.fd_limit, &hard))
-			pp.fd_limit = 0;
+	/* the engine's last sample (about once a second) and its forecast */
+	if (!pp.exited && !matcher__forecast(s->matcher, r->pid, r->ts_ns, &f) && f.sampled_ns) {
+		pp.open_fds = f.open_fds;
+		pp.fd_limit = f.fd_limit == UINT64_MAX ? 0 : f.fd_limit;
+		if (f.leaking)
+			pp.fd_limit_in_s = f.fd_limit_in_s;
 	}
 	prom__proc(s->prom, &pp);
 }
@@ -246,6 +235,48 @@ static void session_add_pid(struct session *s, __u32 pid, const char *comm, __u3
 		record_proc(s, pid, now);
 	}
 	matcher__add_pid(s->matcher, pid, comm, now);
+}
+
+/*
+ * A sample of pid's open fds and RLIMIT_NOFILE, recorded and fed like a
+ * record: a replay makes the same matcher__fds() call at the same place.
+ */
+static void session_fds(struct session *s, __u32 pid)
+{
+	__u64 open, soft, hard, now;
+
+	/* gone: its EXIT record will say so */
+	if (procfs__count_fds(pid, &open) || procfs__nofile(pid, &soft, &hard))
+		return;
+	now = clock__mono_ns();
+	if (s->rec)
+		rec_check(s, recorder__fds(s->rec, now, pid, open, soft, hard));
+	if (s->html)
+		html__sample(s->html, pid, now, open, soft);
+	matcher__fds(s->matcher, pid, now, open, soft, hard);
+}
+
+/*
+ * The processes the engine wants a sample of: new ones, and those with
+ * unwatched fds or findings once their last sample is interval_ns old;
+ * FDS_BATCH a pass, the rest on the next.  interval_ns 0, before the
+ * summaries: every process, in one pass.
+ */
+static void sample_fds(struct session *s, __u64 interval_ns)
+{
+	static __u32 batch[FDS_BATCH];
+	size_t n = matcher__fds_due(s->matcher, clock__mono_ns(), interval_ns, batch, FDS_BATCH);
+	__u32 *all = NULL;
+
+	if (n > FDS_BATCH && !interval_ns)
+		all = malloc(n * sizeof(*all));
+	if (all)
+		n = matcher__fds_due(s->matcher, clock__mono_ns(), 0, all, n);
+	else if (n > FDS_BATCH)
+		n = FDS_BATCH;
+	for (size_t i = 0; i < n; i++)
+		session_fds(s, all ? all[i] : batch[i]);
+	free(all);
 }
 
 static void session_drop_pid(struct session *s, __u32 pid, __u64 now)
@@ -580,6 +611,7 @@ static int run(struct session *s)
 			tracer__untrace_pid(s->tracer, command__pid(s->cmd));
 		}
 		session_tick(s, now - TICK_SLACK_NS);
+		sample_fds(s, FDS_INTERVAL_NS);
 		check_lost(s, now);
 		check_full(s);
 		flush_recording(s, now);
@@ -938,6 +970,8 @@ static void finish_tracing(struct session *s)
 	__u64 now;
 
 	tracer__consume(s->tracer);
+	/* the summaries' open fds as they are now */
+	sample_fds(s, 0);
 	now = clock__mono_ns();
 	session_tick(s, now);
 	check_lost(s, now);
@@ -1083,6 +1117,8 @@ int live__run(const struct env *env, struct output *out)
 		}
 	}
 	start_banner(&s);
+	/* the targets' fds at attach: after the banner, which an FD_PRESSURE follows */
+	sample_fds(&s, FDS_INTERVAL_NS);
 	if (s.cmd) {
 		struct start_info si = {
 			.command = env->command[0],

@@ -97,6 +97,11 @@ struct proc {
 	 */
 	__u8 quiet;
 	__u8 active;		/* a record since the last matcher__interval() */
+	__u8 pressure;		/* FD_PRESSURE reported, not re-armed since */
+	/* the last fd sample (matcher__fds()); fds_ts 0: none yet */
+	__u64 fds_ts;
+	__u64 open_fds;
+	__u64 nofile_soft, nofile_hard;
 };
 
 /* An htab entry of the pid table */
@@ -431,15 +436,56 @@ static void report_init(struct report *r, enum report_kind kind,
 	r->ts_ns = ts;
 }
 
+/* ---- how long until EMFILE ---- */
+
+/* Limits beyond this are as good as none (the kernel's nr_open is 2^30 at most). */
+#define NOFILE_FINITE	(1ULL << 40)
+
+static void forecast(const struct matcher *m, const struct proc *p, __u64 now,
+		     struct fd_forecast *f)
+{
+	__u64 span = now > p->first_ts ? now - p->first_ts : 0;
+
+	memset(f, 0, sizeof(*f));
+	f->sampled_ns = p->fds_ts;
+	f->open_fds = p->open_fds;
+	f->fd_limit = p->fds_ts ? p->nofile_soft : UINT64_MAX;
+	f->fd_limit_hard = p->fds_ts ? p->nofile_hard : UINT64_MAX;
+	/*
+	 * A leak is found a grace after its DEL: the leaks found by now are
+	 * the DELs from first_ts to now - grace.  Before that, no rate.
+	 */
+	if (span <= m->opts.grace_ns)
+		return;
+	f->rate_known = true;
+	f->leak_rate_per_s = (double)p->st.leaks * 1e9 / (double)(span - m->opts.grace_ns);
+	/* leaks all closed again: the process is not heading for the limit */
+	if (!p->st.leaks || !p->st.open_leaks || !p->fds_ts || p->nofile_soft > NOFILE_FINITE)
+		return;
+	f->leaking = true;
+	f->fd_limit_in_s = p->open_fds >= p->nofile_soft ? 0 :
+			   (double)(p->nofile_soft - p->open_fds) / f->leak_rate_per_s;
+}
+
+/* open at FDT_FD_PRESSURE_PCT (or FDT_FD_REARM_PCT) percent of soft or more */
+static bool at_pct(__u64 open, __u64 soft, __u64 pct)
+{
+	/* open < soft <= NOFILE_FINITE: no overflow, whatever a recording says */
+	return soft && soft <= NOFILE_FINITE && (open >= soft || open * 100 >= soft * pct);
+}
+
 static void emit_summary(struct matcher *m, __u32 idx, __u64 ts)
 {
 	const struct proc *p = &m->procs[idx];
+	struct fd_forecast f;
 	struct report r;
 
 	if (p->quiet)
 		return;
 	report_init(&r, REPORT_SUMMARY, p, ts);
 	r.stats = &p->st;
+	forecast(m, p, ts, &f);
+	r.fds = &f;
 	emit(m, &r);
 }
 
@@ -1299,6 +1345,83 @@ void matcher__set_proc_lost(struct matcher *m, __u32 pid, __u64 lost)
 
 	if (idx != NONE && lost > m->procs[idx].st.lost)
 		m->procs[idx].st.lost = lost;
+}
+
+int matcher__fds(struct matcher *m, __u32 pid, __u64 ts_ns, __u64 open_fds,
+		 __u64 soft, __u64 hard)
+{
+	__u32 idx = proc_find(m, pid);
+	struct fd_forecast f;
+	struct report r;
+	struct proc *p;
+
+	if (idx == NONE)
+		return 0;
+	p = &m->procs[idx];
+	p->fds_ts = ts_ns ?: 1;
+	p->open_fds = open_fds;
+	p->nofile_soft = soft;
+	p->nofile_hard = hard;
+	/*
+	 * Once per crossing; the gap to the re-arm level keeps a process
+	 * that hovers at the threshold from warning every second.
+	 */
+	if (!at_pct(open_fds, soft, FDT_FD_REARM_PCT))
+		p->pressure = 0;
+	if (p->pressure || p->quiet || !at_pct(open_fds, soft, FDT_FD_PRESSURE_PCT))
+		return 0;
+	p->pressure = 1;
+	report_init(&r, REPORT_FD_PRESSURE, p, ts_ns);
+	forecast(m, p, ts_ns, &f);
+	r.fds = &f;
+	emit(m, &r);
+	return 0;
+}
+
+/* unwatched fds now (watches ended, neither closed nor watched again), or findings */
+static bool proc_busy(const struct proc *p)
+{
+	const struct proc_stats *st = &p->st;
+
+	return st->watches_ended > st->closed + st->rewatched || st->leaks ||
+	       st->closed_while_watched || st->deregister_failed;
+}
+
+size_t matcher__fds_due(const struct matcher *m, __u64 now_ns, __u64 interval_ns,
+			__u32 *pids, size_t max)
+{
+	const struct pid_slot *v = m->pids.slots;
+	__u32 i, cap = htab__cap(&m->pids);
+	size_t n = 0;
+
+	for (i = 0; i < cap; i++) {
+		const struct proc *p;
+
+		if (!v[i].used)
+			continue;
+		p = &m->procs[v[i].idx];
+		if (p->quiet)
+			continue;
+		if (p->fds_ts && interval_ns &&
+		    (!proc_busy(p) || now_ns < p->fds_ts + interval_ns))
+			continue;
+		if (n < max)
+			pids[n] = p->pid;
+		n++;
+	}
+	return n;
+}
+
+int matcher__forecast(const struct matcher *m, __u32 pid, __u64 now_ns,
+		      struct fd_forecast *f)
+{
+	__u32 slot = htab__find(&m->pids, pid);
+
+	if (slot == HTAB_NONE)
+		return -ENOENT;
+	forecast(m, &m->procs[((const struct pid_slot *)htab__at(&m->pids, slot))->idx],
+		 now_ns, f);
+	return 0;
 }
 
 static int pid_slot_cmp(const void *a, const void *b)

@@ -13,6 +13,7 @@
 #ifndef __FDTRACE_MATCHER_H
 #define __FDTRACE_MATCHER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include "counters.h"
@@ -27,6 +28,7 @@ enum report_kind {
 	REPORT_SUMMARY,			/* per process, when it exits or tracing stops */
 	REPORT_TOTALS,			/* once, at the very end */
 	REPORT_INTERVAL,		/* per active process, at matcher__interval() */
+	REPORT_FD_PRESSURE,		/* a sample found open fds at FDT_FD_PRESSURE_PCT of the limit */
 };
 
 /* report.how for REPORT_LEAK_RESOLVED */
@@ -48,6 +50,33 @@ struct totals {
 #define X(name, help) __u64 name;
 	FDT_TOTALS(X)
 #undef X
+};
+
+/*
+ * How long until EMFILE, for one process, from what the engine was fed:
+ * the last sample of its open fds and RLIMIT_NOFILE (matcher__fds()) and
+ * the leaks it found.  The rate is leaks found per second over the time
+ * they could have been found in: a leak is found a grace after its DEL,
+ * so those found by now are the DELs from when the process was first
+ * seen until now - grace.
+ */
+#define FDT_FD_PRESSURE_PCT	80	/* FD_PRESSURE at this share of the soft limit */
+#define FDT_FD_REARM_PCT	75	/* and again after falling below this one */
+
+struct fd_forecast {
+	__u64 sampled_ns;	/* when open_fds was counted; 0: never sampled */
+	__u64 open_fds;
+	__u64 fd_limit;		/* RLIMIT_NOFILE soft limit; UINT64_MAX: unlimited */
+	__u64 fd_limit_hard;
+	bool rate_known;	/* traced for longer than the grace */
+	double leak_rate_per_s;
+	/*
+	 * Leaking: a rate above 0, leaks still open, a sample and a finite
+	 * limit.  fd_limit_in_s is then (fd_limit - open_fds) / rate (0
+	 * once at the limit).
+	 */
+	bool leaking;
+	double fd_limit_in_s;
 };
 
 /* evidence.cls: what the kernel showed of a leaked fd at the check */
@@ -90,6 +119,7 @@ struct report {
 	const char *path;
 	const struct proc_stats *stats;	/* SUMMARY, INTERVAL */
 	const struct totals *totals;	/* TOTALS */
+	const struct fd_forecast *fds;	/* SUMMARY, FD_PRESSURE */
 };
 
 typedef void (*report_fn)(void *ctx, const struct report *r);
@@ -176,6 +206,26 @@ void matcher__interval(struct matcher *m, __u64 now_ns);
 void matcher__set_lost(struct matcher *m, __u64 lost);
 /* Records of process pid lost so far (its summary says its counts are partial). */
 void matcher__set_proc_lost(struct matcher *m, __u32 pid, __u64 lost);
+/*
+ * A sample of process pid taken at ts_ns: open_fds open, RLIMIT_NOFILE
+ * soft and hard (UINT64_MAX: unlimited).  Reports FD_PRESSURE when
+ * open_fds reaches FDT_FD_PRESSURE_PCT of soft, once per crossing (again
+ * only after a sample below FDT_FD_REARM_PCT).  A pid the engine does not
+ * hold is ignored.  Returns 0.
+ */
+int matcher__fds(struct matcher *m, __u32 pid, __u64 ts_ns, __u64 open_fds,
+		 __u64 soft, __u64 hard);
+/*
+ * Processes due a sample at now_ns, for the caller's sampler: those never
+ * sampled, and those sampled interval_ns ago or more that have unwatched
+ * fds or findings; interval_ns 0: every process (before the summaries).
+ * Up to max pids in pids; returns how many are due.
+ */
+size_t matcher__fds_due(const struct matcher *m, __u64 now_ns, __u64 interval_ns,
+			__u32 *pids, size_t max);
+/* pid's forecast as of now_ns (for interval output): 0, or -ENOENT. */
+int matcher__forecast(const struct matcher *m, __u32 pid, __u64 now_ns,
+		      struct fd_forecast *f);
 /* Tracing stops at now_ns: summaries of all live processes, then totals. */
 void matcher__finish(struct matcher *m, __u64 now_ns);
 /*

@@ -46,6 +46,11 @@ typedef void (*procfs_watch_fn)(void *ctx, const struct procfs_watch *w);
 int procfs__epoll_watches(__u32 pid, procfs_watch_fn fn, void *ctx);
 /* RLIMIT_NOFILE of pid, from /proc/PID/limits (readable for any user's process). */
 int procfs__nofile(__u32 pid, __u64 *soft, __u64 *hard);
+/*
+ * The fds pid has open: the entries of /proc/PID/fd, counted with
+ * getdents64 and nothing else.  0, -ESRCH when it is gone, or -errno.
+ */
+int procfs__count_fds(__u32 pid, __u64 *n);
 
 /*
  * For a recording's account of a process: its executable's path, its

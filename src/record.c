@@ -293,6 +293,18 @@ int recorder__start(struct recorder *r, __u64 now_ns, const __u32 *pids,
 	return err;
 }
 
+int recorder__fds(struct recorder *r, __u64 now_ns, __u32 pid, __u64 open_fds,
+		  __u64 soft, __u64 hard)
+{
+	struct record_fds f;
+
+	hdr_set(&f.hdr, RECORD_FDS, sizeof(f), now_ns, pid);
+	f.open_fds = open_fds;
+	f.nofile_soft = soft;
+	f.nofile_hard = hard;
+	return recorder__write(r, &f, sizeof(f));
+}
+
 int recorder__warn(struct recorder *r, __u64 now_ns, const char *msg)
 {
 	struct record_warn w;

@@ -68,7 +68,8 @@
 #define RECORD_ADD_PID		71	/* matcher__add_pid(hdr.pid, hdr.comm, hdr.ts_ns) */
 #define RECORD_START		72	/* output__start(): the targets, for the banner */
 #define RECORD_WARN		73	/* output__warn() of the live loop */
-#define RECORD_TYPE_MAX		74
+#define RECORD_FDS		74	/* matcher__fds(): a sample of open fds and the limit */
+#define RECORD_TYPE_MAX		75
 
 /* String bounds, NUL included */
 #define RECORD_VERSION_LEN	32
@@ -153,6 +154,18 @@ struct record_warn {
 };
 
 /*
+ * RECORD_FDS: hdr.pid, hdr.ts_ns when /proc/PID/fd was counted.  An
+ * engine input like a tick, not a kernel record: fed to matcher__fds(),
+ * so the forecast and the FD_PRESSURE report replay as they happened.
+ */
+struct record_fds {
+	struct fdt_rec_hdr hdr;
+	__u64 open_fds;
+	__u64 nofile_soft;	/* RLIMIT_NOFILE; RLIM_INFINITY as ~0 */
+	__u64 nofile_hard;
+};
+
+/*
  * RECORD_PROC: hdr.pid, hdr.comm, hdr.ts_ns when the process was first
  * seen.  Three NUL-terminated strings follow the struct, back to back:
  * exe path, cmdline (its arguments NUL-separated, as in /proc/PID/cmdline,
@@ -179,6 +192,7 @@ _Static_assert(sizeof(struct record_start_pid) == 20, "record_start_pid layout")
 _Static_assert(sizeof(struct record_start) == 304, "record_start layout");
 _Static_assert(sizeof(struct record_warn) == 552, "record_warn layout");
 _Static_assert(sizeof(struct record_proc) == 80, "record_proc layout");
+_Static_assert(sizeof(struct record_fds) == 64, "record_fds layout");
 _Static_assert(FDT_REC_MAX <= RECORD_TYPE_MIN, "kernel record types reach the userspace range");
 _Static_assert(sizeof(struct record_start) + RECORD_MAX_PIDS * sizeof(struct record_start_pid)
 	       <= RECORD_MAX_SIZE, "record_start bound");
@@ -232,6 +246,8 @@ int recorder__start(struct recorder *r, __u64 now_ns, const __u32 *pids,
 		    const char *const *comms, size_t nr_pids, const char *command,
 		    __u32 command_pid);
 int recorder__warn(struct recorder *r, __u64 now_ns, const char *msg);
+int recorder__fds(struct recorder *r, __u64 now_ns, __u32 pid, __u64 open_fds,
+		  __u64 soft, __u64 hard);
 
 /* What RECORD_PROC holds; any string may be NULL (written empty). */
 struct record_proc_info {

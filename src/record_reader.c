@@ -243,6 +243,7 @@ static const struct {
 	{ RECORD_ADD_PID,	sizeof(struct record_add_pid),		true },
 	{ RECORD_START,		sizeof(struct record_start),		false },
 	{ RECORD_WARN,		sizeof(struct record_warn),		true },
+	{ RECORD_FDS,		sizeof(struct record_fds),		true },
 };
 
 _Static_assert(FDT_REC_MAX == 7, "a new kernel record type needs its row in types[]");

@@ -313,6 +313,7 @@ static int replay_one(struct replay *rp, const void *rec, size_t size)
 		struct record_lost lost;
 		struct record_warn warn;
 		struct record_start start;
+		struct record_fds fds;
 	} u;
 	char comm[FDT_COMM_LEN];
 	int err;
@@ -374,6 +375,13 @@ static int replay_one(struct replay *rp, const void *rec, size_t size)
 		break;
 	case RECORD_DROP:
 		matcher__drop_pid(rp->m, u.hdr.pid, u.hdr.ts_ns);
+		break;
+	case RECORD_FDS:
+		/* an FD_PRESSURE report may come of it: after the banner, as live */
+		ensure_started(rp);
+		memcpy(&u.fds, rec, sizeof(u.fds));
+		matcher__fds(rp->m, u.hdr.pid, u.hdr.ts_ns, u.fds.open_fds, u.fds.nofile_soft,
+			     u.fds.nofile_hard);
 		break;
 	case RECORD_WARN:
 		memcpy(&u.warn, rec, sizeof(u.warn));

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,7 @@ struct got {
 	struct report r;
 	struct proc_stats st;	/* copy of *r.stats for SUMMARY */
 	struct totals tot;	/* copy of *r.totals for TOTALS */
+	struct fd_forecast fc;	/* copy of *r.fds for SUMMARY, FD_PRESSURE */
 };
 
 static struct {
@@ -184,7 +186,7 @@ static struct {
 	size_t verify_calls;
 	size_t nr_gone;
 	__u64 verified;
-	__u64 kinds[REPORT_TOTALS + 1];
+	__u64 kinds[REPORT_FD_PRESSURE + 1];
 	struct totals last_tot;
 } T;
 
@@ -195,7 +197,7 @@ static void collect(void *ctx, const struct report *r)
 	struct got *g;
 
 	(void)ctx;
-	if (r->kind >= REPORT_LEAK && r->kind <= REPORT_TOTALS)
+	if (r->kind >= REPORT_LEAK && r->kind <= REPORT_FD_PRESSURE)
 		T.kinds[r->kind]++;
 	if (r->kind == REPORT_TOTALS)
 		T.last_tot = *r->totals;
@@ -219,9 +221,12 @@ static void collect(void *ctx, const struct report *r)
 		g->st = *r->stats;
 	if (r->kind == REPORT_TOTALS)
 		g->tot = *r->totals;
+	if (r->fds)
+		g->fc = *r->fds;
 	/* only valid during the callback */
 	g->r.stats = NULL;
 	g->r.totals = NULL;
+	g->r.fds = NULL;
 }
 
 /* verify_fn for the tests: fds listed in T.gone no longer name their file */
@@ -343,6 +348,7 @@ struct want {
 #define W_DEREG(p, f)		{ REPORT_DEREGISTER_FAILED, p, f, 0 }
 #define W_SUM(p)		{ REPORT_SUMMARY, p, -1, 0 }
 #define W_TOT			{ REPORT_TOTALS, 0, -1, 0 }
+#define W_PRESS(p)		{ REPORT_FD_PRESSURE, p, -1, 0 }
 
 static const char *kind_name(enum report_kind k)
 {
@@ -353,9 +359,10 @@ static const char *kind_name(enum report_kind k)
 		[REPORT_DEREGISTER_FAILED] = "DEREGISTER_FAILED",
 		[REPORT_SUMMARY] = "SUMMARY",
 		[REPORT_TOTALS] = "TOTALS",
+		[REPORT_FD_PRESSURE] = "FD_PRESSURE",
 	};
 
-	return k >= REPORT_LEAK && k <= REPORT_TOTALS ? names[k] : "?";
+	return k >= REPORT_LEAK && k <= REPORT_FD_PRESSURE ? names[k] : "?";
 }
 
 static void describe(char *buf, size_t len, const struct want *w, size_t n)
@@ -2040,6 +2047,206 @@ static bool test_model(void)
 	       ASSERT_TRUE(M.leaks > 100, "the stream leaked often enough to matter");
 }
 
+/* ---- how long until EMFILE ---- */
+
+#define MILLI(x)	((long long)((x) * 1000 + 0.5))
+
+/*
+ * The rate is leaks found over the time they could have been found in
+ * (first seen to now - grace); the time to the soft limit is what is
+ * left of it at that rate.
+ */
+static bool test_forecast_math(void)
+{
+	const __u64 t0 = 10 * SEC;
+	const struct got *g;
+	struct fd_forecast f;
+	bool ok = true;
+
+	matcher__add_pid(T.m, 100, "srv", t0);
+	matcher__add_pid(T.m, 200, "tidy", t0);
+	ok &= ASSERT_EQ(matcher__forecast(T.m, 999, t0, &f), -ENOENT, "unknown pid");
+	ok &= ASSERT_EQ(matcher__forecast(T.m, 100, t0 + GRACE, &f), 0, "forecast");
+	ok &= ASSERT_TRUE(!f.sampled_ns && !f.rate_known && !f.leaking, "nothing known at first");
+	/* four fds unwatched at t0 + 1..4 s and never closed: leaks at t0 + 2..5 s */
+	for (int i = 0; i < 4; i++)
+		if (!FEED(rec_add(100, 10 + i, 3, t0 + 100 * MS, 20 + i),
+			  rec_del(100, 10 + i, 3, t0 + (i + 1) * SEC, 20 + i)))
+			return false;
+	/* pid 200 leaks one fd and closes it later: not heading for its limit */
+	if (!FEED(rec_add(200, 10, 3, t0 + 100 * MS, 30), rec_del(200, 10, 3, t0 + SEC, 30)))
+		return false;
+	tick(t0 + 5 * SEC + 1);
+	if (!FEED(rec_close(200, 10, FDT_CLOSE_CLOSE, t0 + 5 * SEC + 2, 30)))
+		return false;
+	ok &= ASSERT_EQ(T.kinds[REPORT_LEAK], 5, "leaks");
+	ok &= ASSERT_EQ(matcher__forecast(T.m, 100, t0 + 5 * SEC, &f), 0, "forecast");
+	ok &= ASSERT_TRUE(f.rate_known && !f.sampled_ns && !f.leaking, "rate, no sample yet");
+	matcher__fds(T.m, 100, t0 + 5 * SEC, 40, 100, 4096);
+	matcher__fds(T.m, 200, t0 + 5 * SEC, 40, 100, 4096);
+
+	/* 4 leaks in 5 s traced, less the grace: 1 leak/s; (100 - 40) / 1 = 60 s */
+	matcher__forecast(T.m, 100, t0 + 5 * SEC, &f);
+	ok &= ASSERT_EQ(f.sampled_ns, t0 + 5 * SEC, "sampled at");
+	ok &= ASSERT_EQ(f.open_fds, 40, "open fds");
+	ok &= ASSERT_EQ(f.fd_limit, 100, "soft limit");
+	ok &= ASSERT_EQ(f.fd_limit_hard, 4096, "hard limit");
+	ok &= ASSERT_EQ(MILLI(f.leak_rate_per_s), 1000, "rate (per 1000 s)");
+	ok &= ASSERT_TRUE(f.leaking, "leaking");
+	ok &= ASSERT_EQ(MILLI(f.fd_limit_in_s), 60000, "time to the limit (ms)");
+	/* 4 leaks in 9 - 1 s: 0.5 leaks/s, 120 s to go */
+	matcher__forecast(T.m, 100, t0 + 9 * SEC, &f);
+	ok &= ASSERT_EQ(MILLI(f.leak_rate_per_s), 500, "rate later");
+	ok &= ASSERT_EQ(MILLI(f.fd_limit_in_s), 120000, "time later");
+	/* at or past the limit: no time left */
+	matcher__fds(T.m, 100, t0 + 9 * SEC, 101, 100, 4096);
+	matcher__forecast(T.m, 100, t0 + 9 * SEC, &f);
+	ok &= ASSERT_TRUE(f.leaking, "leaking at the limit");
+	ok &= ASSERT_EQ(MILLI(f.fd_limit_in_s), 0, "no time left");
+	/* no limit: a rate, no projection */
+	matcher__fds(T.m, 100, t0 + 9 * SEC, 40, UINT64_MAX, UINT64_MAX);
+	matcher__forecast(T.m, 100, t0 + 9 * SEC, &f);
+	ok &= ASSERT_TRUE(f.rate_known && !f.leaking, "unlimited: not leaking toward a limit");
+	/* pid 200: its one leak is closed, so a rate but no projection */
+	matcher__forecast(T.m, 200, t0 + 9 * SEC, &f);
+	ok &= ASSERT_EQ(MILLI(f.leak_rate_per_s), 125, "pid 200 rate");
+	ok &= ASSERT_TRUE(!f.leaking, "pid 200 closed its leak");
+
+	/* the summary carries the forecast as of its own time */
+	matcher__fds(T.m, 100, t0 + 9 * SEC, 40, 100, 4096);
+	finish(t0 + 9 * SEC);
+	g = find_report(REPORT_SUMMARY, 100, -1);
+	if (!ASSERT_TRUE(g != NULL, "summary"))
+		return false;
+	ok &= ASSERT_TRUE(g->fc.leaking, "summary leaking");
+	ok &= ASSERT_EQ(g->fc.open_fds, 40, "summary open fds");
+	ok &= ASSERT_EQ(MILLI(g->fc.leak_rate_per_s), 500, "summary rate");
+	ok &= ASSERT_EQ(MILLI(g->fc.fd_limit_in_s), 120000, "summary time");
+	/* FD_PRESSURE came only from the sample at the limit */
+	ok &= ASSERT_EQ(T.kinds[REPORT_FD_PRESSURE], 1, "one fd_pressure");
+	return ok;
+}
+
+/* 80% of the soft limit: reported as a sample crosses it, once, again below 75%. */
+static bool test_fd_pressure_once(void)
+{
+	static const __u64 seq[] = { 70, 79, 80, 95, 100, 76, 80, 74, 79, 81 };
+	bool ok = true;
+
+	matcher__add_pid(T.m, 100, "srv", 0);
+	matcher__add_pid(T.m, 200, "big", 0);
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+		matcher__fds(T.m, 100, (i + 1) * SEC, seq[i], 100, 200);
+	if (!EXPECT_REPORTS(W_PRESS(100), W_PRESS(100)))
+		return false;
+	ok &= ASSERT_EQ(T.v[0].r.ts_ns, 3 * SEC, "first crossing at 80 of 100");
+	ok &= ASSERT_EQ(T.v[0].fc.open_fds, 80, "open fds");
+	ok &= ASSERT_EQ(T.v[0].fc.fd_limit, 100, "limit");
+	ok &= ASSERT_STREQ(T.v[0].r.comm, "srv", "comm");
+	ok &= ASSERT_TRUE(!T.v[0].fc.leaking, "no leaks: no projection");
+	ok &= ASSERT_EQ(T.v[1].r.ts_ns, 10 * SEC, "again after 74");
+	ok &= ASSERT_EQ(T.v[1].fc.open_fds, 81, "open fds");
+
+	/* above it at the first sample: at once, whatever the leak count */
+	clear_reports();
+	matcher__fds(T.m, 200, SEC, 900, 1000, 1000);
+	/* a pid the engine does not hold, a limit of none: nothing */
+	matcher__fds(T.m, 300, SEC, 900, 1000, 1000);
+	matcher__fds(T.m, 100, 11 * SEC, 1 << 20, UINT64_MAX, UINT64_MAX);
+	matcher__fds(T.m, 100, 12 * SEC, 99, 0, 0);
+	/* a quiet process (a forked child, no epoll yet) gets no report, as no summary */
+	if (!FEED(rec_fork(100, 101, 12 * SEC)))
+		return false;
+	matcher__fds(T.m, 101, 12 * SEC, 99, 100, 100);
+	ok &= EXPECT_REPORTS(W_PRESS(200));
+	return ok;
+}
+
+/* Who the sampler is asked to look at. */
+static bool test_fds_due(void)
+{
+	__u32 pids[4];
+	bool ok = true;
+
+	matcher__add_pid(T.m, 100, "a", 0);
+	matcher__add_pid(T.m, 200, "b", 0);
+	/* new: due at once */
+	ok &= ASSERT_EQ(matcher__fds_due(T.m, 0, SEC, pids, 4), 2, "new processes");
+	ok &= ASSERT_EQ(matcher__fds_due(T.m, 0, SEC, pids, 1), 2, "the count past max");
+	matcher__fds(T.m, 100, 1, 10, 100, 100);
+	matcher__fds(T.m, 200, 1, 10, 100, 100);
+	/* sampled, nothing unwatched: not again */
+	ok &= ASSERT_EQ(matcher__fds_due(T.m, 10 * SEC, SEC, pids, 4), 0, "quiet ones");
+	if (!FEED(rec_add(100, 7, 3, 2 * SEC, 11), rec_del(100, 7, 3, 2 * SEC, 11)))
+		return false;
+	/* an fd unwatched: once its last sample is an interval old */
+	ok &= ASSERT_EQ(matcher__fds_due(T.m, SEC, SEC, pids, 4), 0, "too soon");
+	ok &= ASSERT_EQ(matcher__fds_due(T.m, SEC + 1, SEC, pids, 4), 1, "unwatched fd");
+	ok &= ASSERT_EQ(pids[0], 100, "pid");
+	ok &= ASSERT_EQ(matcher__fds_due(T.m, 1, 0, pids, 4), 2, "interval 0: every one");
+	/* closed: nothing unwatched any more */
+	if (!FEED(rec_close(100, 7, FDT_CLOSE_CLOSE, 2 * SEC, 11)))
+		return false;
+	ok &= ASSERT_EQ(matcher__fds_due(T.m, 10 * SEC, SEC, pids, 4), 0, "closed");
+	/* a quiet child is never asked for */
+	if (!FEED(rec_fork(100, 101, 3 * SEC)))
+		return false;
+	ok &= ASSERT_EQ(matcher__fds_due(T.m, 10 * SEC, SEC, pids, 4), 0, "quiet child");
+	return ok;
+}
+
+/* Leaks, samples, a crossing, an exit: what replay would feed again. */
+static bool forecast_script(void)
+{
+	for (int i = 0; i < 30; i++)
+		if (!FEED(rec_add(100, 10 + i, 3, 100 * MS * i, 100 + i),
+			  rec_del(100, 10 + i, 3, 100 * MS * i + 50 * MS, 100 + i)))
+			return false;
+	for (int s = 1; s <= 4; s++) {
+		tick(s * SEC);
+		matcher__fds(T.m, 100, s * SEC + 3, 6 + 10 * s, 40, 4096);
+	}
+	if (!FEED(rec_exit(100, 4500 * MS)))
+		return false;
+	finish(5 * SEC);
+	return true;
+}
+
+/* The same calls give the same forecast to the bit: a replay computes what the live run did. */
+static bool test_forecast_replay_stable(void)
+{
+	struct got *first;
+	size_t n;
+	bool ok = true;
+
+	matcher__add_pid(T.m, 100, "srv", 0);
+	if (!forecast_script())
+		return false;
+	n = T.n;
+	first = malloc(n * sizeof(*first));
+	if (!ASSERT_TRUE(first != NULL, "malloc"))
+		return false;
+	memcpy(first, T.v, n * sizeof(*first));
+	teardown();
+	if (!setup(GRACE)) {
+		free(first);
+		return false;
+	}
+	matcher__add_pid(T.m, 100, "srv", 0);
+	ok &= forecast_script();
+	ok &= ASSERT_EQ(T.n, n, "as many reports");
+	ok &= ASSERT_EQ(T.kinds[REPORT_FD_PRESSURE], 1, "one fd_pressure (36 of 40)");
+	for (size_t i = 0; ok && i < n; i++) {
+		ok &= ASSERT_EQ(T.v[i].r.kind, first[i].r.kind, "kind");
+		ok &= ASSERT_EQ(T.v[i].r.ts_ns, first[i].r.ts_ns, "time");
+		ok &= ASSERT_EQ(T.v[i].r.fd, first[i].r.fd, "fd");
+		ok &= ASSERT_TRUE(!memcmp(&T.v[i].fc, &first[i].fc, sizeof(first[i].fc)),
+				  "forecast bit for bit");
+	}
+	free(first);
+	return ok;
+}
+
 static const struct unit_test tests[] = {
 	UNIT_TEST(pause_resume_within_grace),
 	UNIT_TEST(rewatch_after_grace),
@@ -2096,6 +2303,10 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(stats_balance),
 	UNIT_TEST(stress),
 	UNIT_TEST(model),
+	UNIT_TEST(forecast_math),
+	UNIT_TEST(fd_pressure_once),
+	UNIT_TEST(fds_due),
+	UNIT_TEST(forecast_replay_stable),
 };
 
 /* ---- benchmark ---- */

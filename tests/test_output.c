@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -563,6 +564,64 @@ static bool test_misc(void)
 	return ok;
 }
 
+/* How long until EMFILE: the summary's last words, FD-PRESSURE rows, JSON fields */
+static bool test_forecast(void)
+{
+	struct proc_stats st = { .watches_ended = 3, .leaks = 3, .open_leaks = 3 };
+	struct fd_forecast leaking = {
+		.sampled_ns = T(0), .open_fds = 243, .fd_limit = 1024, .fd_limit_hard = 4096,
+		.rate_known = true, .leak_rate_per_s = 0.1, .leaking = true,
+		.fd_limit_in_s = 7810,
+	}, tidy = {
+		.sampled_ns = T(0), .open_fds = 12, .fd_limit = 1024,
+		.rate_known = true,
+	}, unknown = { .fd_limit = UINT64_MAX }, slow = leaking;
+	struct report r = { .kind = REPORT_SUMMARY, .pid = 4242, .comm = "python3",
+			    .stats = &st, .fds = &leaking, .fd = -1, .epfd = -1 };
+	struct report p = { .kind = REPORT_FD_PRESSURE, .pid = 4242, .comm = "python3",
+			    .ts_ns = T(2000), .fds = &leaking, .fd = -1, .epfd = -1 };
+	struct cap c;
+	bool ok;
+
+	slow.leak_rate_per_s = 0.0005;	/* 1.8 an hour */
+	slow.fd_limit_in_s = 3 * 86400 + 5 * 3600 + 59;
+	if (!cap_open(&c, OUTPUT_TEXT))
+		return false;
+	output__report(c.o, &r);
+	r.fds = &slow;
+	output__report(c.o, &r);
+	r.fds = &tidy;
+	output__report(c.o, &r);
+	r.fds = &unknown;
+	output__report(c.o, &r);
+	output__report(c.o, &p);
+	cap_sync(&c);
+	ok = expect_str("text", c.out_buf,
+		"pid 4242 (python3): 3 watches ended: 0 closed, 0 re-watched, 3 leaked (3 still open); 243 fds open: fd limit 1024 in ~2h10m at 0.1 leaks/s\n"
+		"pid 4242 (python3): 3 watches ended: 0 closed, 0 re-watched, 3 leaked (3 still open); 243 fds open: fd limit 1024 in ~3d05h at 1.8 leaks/h\n"
+		"pid 4242 (python3): 3 watches ended: 0 closed, 0 re-watched, 3 leaked (3 still open); 12 of 1024 fds open\n"
+		"pid 4242 (python3): 3 watches ended: 0 closed, 0 re-watched, 3 leaked (3 still open)\n"
+		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL\n"
+		"15:04:07.123 FD-PRESSURE       4242 python3             -     - -                 -          - 243 of 1024 fds open (23%): fd limit 1024 in ~2h10m at 0.1 leaks/s\n");
+	cap_close(&c);
+
+	if (!cap_open(&c, OUTPUT_JSON))
+		return false;
+	r.ts_ns = T(3000);
+	r.fds = &leaking;
+	output__report(c.o, &p);
+	output__report(c.o, &r);
+	r.fds = &unknown;
+	output__report(c.o, &r);
+	cap_sync(&c);
+	ok &= expect_str("json", c.out_buf,
+		"{\"event\":\"fd_pressure\",\"time\":\"2026-11-27T15:04:07.123456Z\",\"pid\":4242,\"comm\":\"python3\",\"open_fds\":243,\"fd_limit\":1024,\"leak_rate_per_s\":0.100000,\"fd_limit_in_s\":7810.000,\"threshold_pct\":80}\n"
+		"{\"event\":\"summary\",\"pid\":4242,\"comm\":\"python3\",\"watches_ended\":3,\"closed\":0,\"closed_late\":0,\"rewatched\":0,\"leaks\":3,\"open_leaks\":3,\"closed_while_watched\":0,\"deregister_failed\":0,\"del_enoent\":0,\"corrected\":0,\"leaks_idle\":0,\"leaks_peer_closed\":0,\"leaks_backpressured\":0,\"in_use\":0,\"paused\":0,\"untracked\":0,\"lost\":0,\"unconfirmed\":0,\"open_fds\":243,\"fd_limit\":1024,\"leak_rate_per_s\":0.100000,\"fd_limit_in_s\":7810.000,\"partial\":false,\"time\":\"2026-11-27T15:04:08.123456Z\"}\n"
+		"{\"event\":\"summary\",\"pid\":4242,\"comm\":\"python3\",\"watches_ended\":3,\"closed\":0,\"closed_late\":0,\"rewatched\":0,\"leaks\":3,\"open_leaks\":3,\"closed_while_watched\":0,\"deregister_failed\":0,\"del_enoent\":0,\"corrected\":0,\"leaks_idle\":0,\"leaks_peer_closed\":0,\"leaks_backpressured\":0,\"in_use\":0,\"paused\":0,\"untracked\":0,\"lost\":0,\"unconfirmed\":0,\"open_fds\":null,\"fd_limit\":null,\"leak_rate_per_s\":null,\"fd_limit_in_s\":null,\"partial\":false,\"time\":\"2026-11-27T15:04:08.123456Z\"}\n");
+	cap_close(&c);
+	return ok;
+}
+
 static const struct unit_test tests[] = {
 	UNIT_TEST(json_leak),
 	UNIT_TEST(evidence),
@@ -575,6 +634,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(json_writer),
 	UNIT_TEST(text),
 	UNIT_TEST(text_start_command),
+	UNIT_TEST(forecast),
 	UNIT_TEST(misc),
 };
 

@@ -302,6 +302,7 @@ static bool test_builders(void)
 	ok &= ASSERT_EQ(recorder__lost(r, T0 + 2, 7), 0, "lost");
 	ok &= ASSERT_EQ(recorder__proc_lost(r, T0 + 2, 10, 2), 0, "proc_lost");
 	ok &= ASSERT_EQ(recorder__warn(r, T0 + 2, "warned"), 0, "warn");
+	ok &= ASSERT_EQ(recorder__fds(r, T0 + 2, 10, 57, 1024, 4096), 0, "fds");
 	ok &= ASSERT_EQ(recorder__drop(r, T0 + 3, 10), 0, "drop");
 	ok &= ASSERT_EQ(recorder__finish(r, T0 + 4), 0, "finish");
 	/* a record whose size disagrees with its header is refused */
@@ -333,9 +334,18 @@ static bool test_builders(void)
 			ok &= ASSERT_EQ(rv.verdict, VERDICT_GONE, "verdict");
 			ok &= ASSERT_EQ(rv.lost, 2, "verify lost");
 		}
+		if (rh.type == RECORD_FDS) {
+			struct record_fds rf;
+
+			memcpy(&rf, rec, sizeof(rf));
+			ok &= ASSERT_EQ(rf.hdr.pid, 10, "fds pid");
+			ok &= ASSERT_EQ(rf.open_fds, 57, "open fds");
+			ok &= ASSERT_EQ(rf.nofile_soft, 1024, "soft");
+			ok &= ASSERT_EQ(rf.nofile_hard, 4096, "hard");
+		}
 	}
 	ok &= ASSERT_EQ(n, 0, "clean end");
-	ok &= ASSERT_EQ(count, 10, "records");
+	ok &= ASSERT_EQ(count, 11, "records");
 	record_reader__close(rr);
 	return ok;
 }
@@ -578,6 +588,8 @@ BAD_CASE(short_for_type, -EBADMSG, "want at least",
 	 { size_t i = find_type(&b, FDT_REC_EPOLL_CTL); ENTRY(i)->size = 40;
 	   /* the stream stays framed: the rest of the entry becomes the next */ })
 BAD_CASE(long_tick, -EBADMSG, "want 40", ENTRY(find_type(&b, RECORD_TICK))->size = 48)
+/* a tick's 40 bytes typed as a fd sample: 64 are wanted */
+BAD_CASE(short_fds, -EBADMSG, "want 64", ENTRY(find_type(&b, RECORD_TICK))->type = RECORD_FDS)
 BAD_CASE(verdict, -EBADMSG, "unknown verdict",
 	 ((struct record_verify *)ENTRY(find_type(&b, RECORD_VERIFY)))->verdict = 9)
 BAD_CASE(start_count, -EBADMSG, "targets",
@@ -847,6 +859,72 @@ static bool test_replay_out_of_place(void)
 	return ok;
 }
 
+/*
+ * Samples of open fds replay into the engine: the FD_PRESSURE report
+ * where the live run had it, and the summary's forecast.  fd 7 leaks at
+ * 1.1 s; at the end, 1 leak in 3 s traced less the 1 s grace is 0.5
+ * leaks/s, and 95 of 100 fds leaves 10 s.
+ */
+static void fds_sample(struct buf *out)
+{
+	struct record_header h;
+	struct record_add_pid a = {};
+	struct record_fds f = {};
+	struct buf b;
+
+	memset(&b, 0, sizeof(b));
+	header(&h, SEC);
+	put(&b, &h, sizeof(h));
+	b.ends[b.nr++] = b.len;
+	hdr(&a.hdr, RECORD_ADD_PID, sizeof(a), PID, T0);
+	put_entry(&b, &a);
+	start(&b);
+	f.nofile_soft = 100;
+	f.nofile_hard = 4096;
+	hdr(&f.hdr, RECORD_FDS, sizeof(f), PID, T0 + 10 * MS);
+	f.open_fds = 10;
+	put_entry(&b, &f);
+	ctl(&b, FDT_EPOLL_CTL_ADD, 7, T0 + 20 * MS);
+	ctl(&b, FDT_EPOLL_CTL_DEL, 7, T0 + 100 * MS);
+	simple(&b, RECORD_TICK, 0, T0 + 1500 * MS);
+	verify(&b, 7, VERDICT_SAME, T0 + 1500 * MS);
+	hdr(&f.hdr, RECORD_FDS, sizeof(f), PID, T0 + 1600 * MS);
+	f.open_fds = 90;
+	put_entry(&b, &f);
+	hdr(&f.hdr, RECORD_FDS, sizeof(f), PID, T0 + 2600 * MS);
+	f.open_fds = 95;
+	put_entry(&b, &f);
+	simple(&b, RECORD_TICK, 0, T0 + 3000 * MS);
+	simple(&b, RECORD_FINISH, 0, T0 + 3000 * MS);
+	*out = b;
+}
+
+static bool test_replay_fds(void)
+{
+	struct buf b;
+	struct cap c;
+	bool ok;
+
+	fds_sample(&b);
+	ok = ASSERT_EQ(replay_buf(&b, 0, &c), 0, "status");
+	ok &= ASSERT_EQ(count(c.out_buf, "\"event\":\"fd_pressure\""), 1, "one fd_pressure");
+	ok &= ASSERT_EQ(count(c.out_buf, "\"event\":\"fd_pressure\",\"time\":\"2026-11-27T"), 1,
+			"fd_pressure time");
+	ok &= ASSERT_EQ(count(c.out_buf, "\"open_fds\":90,\"fd_limit\":100,"
+				 "\"leak_rate_per_s\":1.666667,\"fd_limit_in_s\":6.000,\"threshold_pct\":80}"), 1,
+			"fd_pressure at 90 of 100: 1 leak in 0.6 s, 10 fds left");
+	ok &= ASSERT_EQ(count(c.out_buf, "\"open_fds\":95,\"fd_limit\":100,"
+				 "\"leak_rate_per_s\":0.500000,\"fd_limit_in_s\":10.000,"), 1,
+			"summary forecast");
+	ok &= ASSERT_TRUE(strstr(c.out_buf, "\"event\":\"start\"") <
+			  strstr(c.out_buf, "\"event\":\"fd_pressure\""), "after the start");
+	if (!ok)
+		printf("  out:\n%s  err:\n%s", c.out_buf, c.err_buf);
+	cap_close(&c);
+	free(b.data);
+	return ok;
+}
+
 static const struct unit_test tests[] = {
 	UNIT_TEST(write_read_back),
 	UNIT_TEST(builders),
@@ -870,6 +948,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(bad_unknown_type),
 	UNIT_TEST(bad_short_for_type),
 	UNIT_TEST(bad_long_tick),
+	UNIT_TEST(bad_short_fds),
 	UNIT_TEST(bad_verdict),
 	UNIT_TEST(bad_start_count),
 	UNIT_TEST(bad_start_command),
@@ -887,6 +966,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(replay_truncated),
 	UNIT_TEST(replay_bad),
 	UNIT_TEST(replay_out_of_place),
+	UNIT_TEST(replay_fds),
 };
 
 /* Seeds for tests/fuzz/corpus: the sample whole, cut, and a few bad. */
@@ -914,6 +994,9 @@ static int write_corpus(const char *out)
 	SEED("no-finish", b.len);
 	ENTRY(find_type(&b, RECORD_PROC))->type = 77;
 	SEED("bad-type", b.len);
+	free(b.data);
+	fds_sample(&b);
+	SEED("fds", b.len);
 	free(b.data);
 	return 0;
 #undef SEED
