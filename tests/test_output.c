@@ -601,7 +601,7 @@ static bool test_forecast(void)
 		"pid 4242 (python3): 3 watches ended: 0 closed, 0 re-watched, 3 leaked (3 still open); 243 fds open: fd limit 1024 in ~3d05h at 1.8 leaks/h\n"
 		"pid 4242 (python3): 3 watches ended: 0 closed, 0 re-watched, 3 leaked (3 still open); 12 of 1024 fds open\n"
 		"pid 4242 (python3): 3 watches ended: 0 closed, 0 re-watched, 3 leaked (3 still open)\n"
-		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL\n"
+		"TIME         EVENT              PID COMM               FD  EPFD TYPE          INODE  UNWATCHED DETAIL                           WHAT\n"
 		"15:04:07.123 FD-PRESSURE       4242 python3             -     - -                 -          - 243 of 1024 fds open (23%): fd limit 1024 in ~2h10m at 0.1 leaks/s\n");
 	cap_close(&c);
 
@@ -615,9 +615,9 @@ static bool test_forecast(void)
 	output__report(c.o, &r);
 	cap_sync(&c);
 	ok &= expect_str("json", c.out_buf,
-		"{\"event\":\"fd_pressure\",\"time\":\"2026-11-27T15:04:07.123456Z\",\"pid\":4242,\"comm\":\"python3\",\"open_fds\":243,\"fd_limit\":1024,\"leak_rate_per_s\":0.100000,\"fd_limit_in_s\":7810.000,\"threshold_pct\":80}\n"
-		"{\"event\":\"summary\",\"pid\":4242,\"comm\":\"python3\",\"watches_ended\":3,\"closed\":0,\"closed_late\":0,\"rewatched\":0,\"leaks\":3,\"open_leaks\":3,\"closed_while_watched\":0,\"deregister_failed\":0,\"del_enoent\":0,\"corrected\":0,\"leaks_idle\":0,\"leaks_peer_closed\":0,\"leaks_backpressured\":0,\"in_use\":0,\"paused\":0,\"untracked\":0,\"lost\":0,\"unconfirmed\":0,\"open_fds\":243,\"fd_limit\":1024,\"leak_rate_per_s\":0.100000,\"fd_limit_in_s\":7810.000,\"partial\":false,\"time\":\"2026-11-27T15:04:08.123456Z\"}\n"
-		"{\"event\":\"summary\",\"pid\":4242,\"comm\":\"python3\",\"watches_ended\":3,\"closed\":0,\"closed_late\":0,\"rewatched\":0,\"leaks\":3,\"open_leaks\":3,\"closed_while_watched\":0,\"deregister_failed\":0,\"del_enoent\":0,\"corrected\":0,\"leaks_idle\":0,\"leaks_peer_closed\":0,\"leaks_backpressured\":0,\"in_use\":0,\"paused\":0,\"untracked\":0,\"lost\":0,\"unconfirmed\":0,\"open_fds\":null,\"fd_limit\":null,\"leak_rate_per_s\":null,\"fd_limit_in_s\":null,\"partial\":false,\"time\":\"2026-11-27T15:04:08.123456Z\"}\n");
+		"{\"event\":\"fd_pressure\",\"time\":\"2026-11-27T15:04:07.123456Z\",\"mono_ns\":1002123456789,\"pid\":4242,\"comm\":\"python3\",\"open_fds\":243,\"fd_limit\":1024,\"leak_rate_per_s\":0.100000,\"fd_limit_in_s\":7810.000,\"threshold_pct\":80}\n"
+		"{\"event\":\"summary\",\"pid\":4242,\"comm\":\"python3\",\"watches_ended\":3,\"closed\":0,\"closed_late\":0,\"rewatched\":0,\"leaks\":3,\"open_leaks\":3,\"closed_while_watched\":0,\"deregister_failed\":0,\"del_enoent\":0,\"corrected\":0,\"leaks_idle\":0,\"leaks_peer_closed\":0,\"leaks_backpressured\":0,\"in_use\":0,\"paused\":0,\"untracked\":0,\"lost\":0,\"unconfirmed\":0,\"open_fds\":243,\"fd_limit\":1024,\"leak_rate_per_s\":0.100000,\"fd_limit_in_s\":7810.000,\"partial\":false,\"time\":\"2026-11-27T15:04:08.123456Z\",\"mono_ns\":1003123456789}\n"
+		"{\"event\":\"summary\",\"pid\":4242,\"comm\":\"python3\",\"watches_ended\":3,\"closed\":0,\"closed_late\":0,\"rewatched\":0,\"leaks\":3,\"open_leaks\":3,\"closed_while_watched\":0,\"deregister_failed\":0,\"del_enoent\":0,\"corrected\":0,\"leaks_idle\":0,\"leaks_peer_closed\":0,\"leaks_backpressured\":0,\"in_use\":0,\"paused\":0,\"untracked\":0,\"lost\":0,\"unconfirmed\":0,\"open_fds\":null,\"fd_limit\":null,\"leak_rate_per_s\":null,\"fd_limit_in_s\":null,\"partial\":false,\"time\":\"2026-11-27T15:04:08.123456Z\",\"mono_ns\":1003123456789}\n");
 	cap_close(&c);
 	return ok;
 }
