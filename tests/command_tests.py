@@ -12,6 +12,7 @@ import re
 import signal
 import time
 
+import harness as h
 from harness import (test, check, Expect, FINDINGS, LATENCY_S, PYTHON, Proc, bpf_left,
                      bpf_prog_ids, check_report, our_new_progs, read_account)
 
@@ -114,6 +115,11 @@ def cli_help_version(ctx):
     rc = ft.wait(10)
     out = ft.stdout_lines()
     check(rc == 0 and len(out) == 1 and out[0].strip(), f"fdtrace -V: status {rc}, stdout {out}")
+    # the release version from VERSION, then the commit it was built from
+    with open(os.path.join(h.ROOT, "VERSION")) as f:
+        version = f.read().strip()
+    check(re.fullmatch(rf"fdtrace {re.escape(version)} \(([0-9a-f]{{7,}}(-dirty)?|unknown)\)", out[0]),
+          f"fdtrace -V says {out[0]!r}, expected 'fdtrace {version} (COMMIT)'")
 
 
 def detach_on_signal(ctx, sig):
