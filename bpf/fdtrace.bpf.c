@@ -244,10 +244,21 @@ static __always_inline struct fdt_proc_val *select_current(__u32 tgid, struct ta
 	return traced(tgid);
 }
 
+/*
+ * The struct file's address alone is a poor key: the slab hands the same
+ * few addresses out again and again to a server that accepts and closes,
+ * so whole runs of connections were all in or all out.  Its inode number
+ * (unique per socket and pipe) mixed with it spreads them; both stay the
+ * same for the file's life, so the decision does too.
+ */
 static __always_inline bool sampled_out(struct file *f)
 {
-	return targ_sample > 1 && f &&
-	       ((__u64)f * 0x9E3779B97F4A7C15ULL >> 32) % targ_sample != 0;
+	__u64 key;
+
+	if (targ_sample <= 1 || !f)
+		return false;
+	key = (__u64)f ^ ((__u64)BPF_CORE_READ(f, f_inode, i_ino) << 17);
+	return (key * 0x9E3779B97F4A7C15ULL >> 32) % targ_sample != 0;
 }
 
 static __always_inline void *rec_reserve(__u32 type, __u32 size, __u64 pid_tgid)
