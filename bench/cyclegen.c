@@ -6,14 +6,20 @@
  * else, so the records fdtrace should see are exactly 3 x cycles (plus one
  * EXIT record when the process ends).
  *
+ * With -s a cycle is a new TCP loopback connection instead, as a server
+ * sees it: connect() + accept4() + ADD + DEL + close() of the accepted
+ * socket, and close() of the client end (SO_LINGER 0: a reset, so no
+ * TIME_WAIT piles up).  The records are the same three per cycle.
+ *
  *   cyclegen [-t THREADS] [-n CYCLES | -d SECONDS] [-R CYCLES_PER_S]
- *            [-c CPU,...] [-w] [-H]
+ *            [-c CPU,...] [-s] [-w] [-H]
  *
  *   -t  threads (default 1); one process, so one tgid for fdtrace -p
  *   -n  cycles per thread (default 100000), or
  *   -d  run for this many seconds instead
  *   -R  pace to this many cycles per second in all (default: flat out)
  *   -c  pin thread i to the i-th CPU of the list (round robin)
+ *   -s  TCP loopback connections instead of eventfds
  *   -w  print "ready <pid>" and wait for a line on stdin before starting
  *   -H  after the result line, wait for a line (or EOF) on stdin before
  *       exiting, so a checker can read fdtrace's kernel counters while
@@ -34,6 +40,9 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #define MAX_THREADS	64
 #define MAX_CPUS	64
@@ -52,6 +61,7 @@ static unsigned long long cycles_per_thread = 100000;
 static double duration_s;
 static double rate;		/* cycles/s over all threads; 0: flat out */
 static unsigned long long t_start;
+static bool tcp;
 static pthread_barrier_t barrier;
 
 static unsigned long long now_ns(void)
@@ -70,10 +80,50 @@ static void sleep_until(unsigned long long t)
 		;
 }
 
+/* A listening socket on 127.0.0.1, its address in *sa; -1 on error. */
+static int tcp_listen(struct sockaddr_in *sa)
+{
+	socklen_t len = sizeof(*sa);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (s < 0 || bind(s, (struct sockaddr *)sa, sizeof(*sa)) || listen(s, 128) ||
+	    getsockname(s, (struct sockaddr *)sa, &len))
+		return -1;
+	return s;
+}
+
+/* One watched fd's life; returns 0 or -1 with errno set. */
+static int cycle(int epfd, int lsn, const struct sockaddr_in *sa)
+{
+	static const struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd, c = -1;
+
+	if (!tcp) {
+		fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	} else {
+		c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (c < 0 || setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) ||
+		    connect(c, (const struct sockaddr *)sa, sizeof(*sa)))
+			return -1;
+		fd = accept4(lsn, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	}
+	if (fd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ||
+	    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL))
+		return -1;
+	if (c >= 0 && close(c))
+		return -1;
+	return close(fd);
+}
+
 static void *work(void *arg)
 {
 	struct worker *w = arg;
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct sockaddr_in sa;
+	int lsn = -1;
 	double per_thread_ns = rate > 0 ? 1e9 * nr_threads / rate : 0;
 	unsigned long long deadline = 0, n = 0;
 	int epfd;
@@ -86,7 +136,9 @@ static void *work(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (epfd < 0) {
+	if (tcp)
+		lsn = tcp_listen(&sa);
+	if (epfd < 0 || (tcp && lsn < 0)) {
 		w->err = errno;
 		pthread_barrier_wait(&barrier);
 		return NULL;
@@ -97,10 +149,7 @@ static void *work(void *arg)
 
 	for (;;) {
 		for (int b = 0; b < BATCH; b++) {
-			int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-
-			if (fd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ||
-			    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) || close(fd)) {
+			if (cycle(epfd, lsn, &sa)) {
 				w->err = errno;
 				goto out;
 			}
@@ -154,7 +203,7 @@ int main(int argc, char **argv)
 	char *end;
 	double secs;
 
-	while ((c = getopt(argc, argv, "t:n:d:R:c:wH")) != -1) {
+	while ((c = getopt(argc, argv, "t:n:d:R:c:swH")) != -1) {
 		switch (c) {
 		case 't':
 			nr_threads = strtol(optarg, &end, 10);
@@ -180,6 +229,9 @@ int main(int argc, char **argv)
 			nr_cpus = parse_cpus(optarg, cpus);
 			if (nr_cpus <= 0)
 				goto bad;
+			break;
+		case 's':
+			tcp = true;
 			break;
 		case 'w':
 			wait_go = true;
@@ -230,6 +282,6 @@ int main(int argc, char **argv)
 	return 0;
 bad:
 	fprintf(stderr,
-		"usage: cyclegen [-t THREADS] [-n CYCLES | -d SECONDS] [-R CYCLES_PER_S] [-c CPU,...] [-w] [-H]\n");
+		"usage: cyclegen [-t THREADS] [-n CYCLES | -d SECONDS] [-R CYCLES_PER_S] [-c CPU,...] [-s] [-w] [-H]\n");
 	return 2;
 }

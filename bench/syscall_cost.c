@@ -16,6 +16,14 @@
  *                 epoll instance, per pair
  *   cycle         eventfd() + ADD + DEL + close(): the full life of a
  *                 watched fd, per cycle (3 fdtrace records when traced)
+ *   pipe_cycle    pipe2() + ADD + DEL of the read end + close() of both
+ *                 ends: the cycle of a file that is not a socket
+ *   tcp_cycle     a TCP loopback connection: connect() + accept4() + ADD +
+ *                 DEL of the accepted socket + close() of both ends, the
+ *                 client first with SO_LINGER 0 (a reset, so no TIME_WAIT
+ *                 piles up).  Same records as pipe_cycle; the difference
+ *                 between the two under fdtrace is what a socket costs it
+ *                 more than a pipe (the socket read at DEL)
  *
  * Each repetition times ITERS calls of every operation in turn (fewer for
  * the compound ones, see op_scale), so the operations interleave and share
@@ -24,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -34,6 +43,9 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/syscall.h>
 
 #define MAX_REPS 1000
@@ -46,6 +58,8 @@ struct op {
 
 static int epfd = -1;
 static int evfd = -1;
+static int lsn = -1;
+static struct sockaddr_in lsn_addr;
 
 static void die(const char *what)
 {
@@ -105,12 +119,60 @@ static int run_cycle(long n)
 	return 0;
 }
 
+static int run_pipe_cycle(long n)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	for (long i = 0; i < n; i++) {
+		int p[2];
+
+		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) ||
+		    epoll_ctl(epfd, EPOLL_CTL_ADD, p[0], &ev) ||
+		    epoll_ctl(epfd, EPOLL_CTL_DEL, p[0], NULL) || close(p[1]) || close(p[0]))
+			return -1;
+	}
+	return 0;
+}
+
+static int run_tcp_cycle(long n)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	for (long i = 0; i < n; i++) {
+		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), a;
+
+		if (c < 0 || setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) ||
+		    connect(c, (struct sockaddr *)&lsn_addr, sizeof(lsn_addr)))
+			return -1;
+		a = accept4(lsn, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (a < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, a, &ev) ||
+		    epoll_ctl(epfd, EPOLL_CTL_DEL, a, NULL) || close(c) || close(a))
+			return -1;
+	}
+	return 0;
+}
+
+static void tcp_listen(void)
+{
+	socklen_t len = sizeof(lsn_addr);
+
+	lsn = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	lsn_addr.sin_family = AF_INET;
+	lsn_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (lsn < 0 || bind(lsn, (struct sockaddr *)&lsn_addr, sizeof(lsn_addr)) ||
+	    listen(lsn, 128) || getsockname(lsn, (struct sockaddr *)&lsn_addr, &len))
+		die("listen");
+}
+
 static const struct op ops[] = {
 	{ "getppid", 1, run_getppid },
 	{ "close_badf", 1, run_close_badf },
 	{ "dup_close", 2, run_dup_close },
 	{ "epoll_adddel", 2, run_epoll_adddel },
 	{ "cycle", 4, run_cycle },
+	{ "pipe_cycle", 8, run_pipe_cycle },
+	{ "tcp_cycle", 16, run_tcp_cycle },
 };
 #define NR_OPS (sizeof(ops) / sizeof(ops[0]))
 
@@ -141,10 +203,11 @@ static void usage(FILE *f)
 "usage: syscall_cost [-c CPU] [-n ITERS] [-r REPS] [-O OP,...] [-o FILE] [-w]\n"
 "  -c CPU     pin to this CPU first (sched_setaffinity)\n"
 "  -n ITERS   calls per repetition of the simple ops (default 200000;\n"
-"             dup_close and epoll_adddel do ITERS/2 pairs, cycle ITERS/4)\n"
+"             dup_close and epoll_adddel do ITERS/2 pairs, cycle ITERS/4,\n"
+"             pipe_cycle ITERS/8, tcp_cycle ITERS/16)\n"
 "  -r REPS    repetitions; the median is reported (default 7)\n"
 "  -O OPS     comma-separated subset of: getppid,close_badf,dup_close,\n"
-"             epoll_adddel,cycle (default all)\n"
+"             epoll_adddel,cycle,pipe_cycle,tcp_cycle (default all)\n"
 "  -o FILE    write the JSON result line there instead of stdout\n"
 "  -w         print \"ready <pid>\" and wait for a line on stdin first\n");
 }
@@ -223,6 +286,7 @@ int main(int argc, char **argv)
 	evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (epfd < 0 || evfd < 0)
 		die("epoll/eventfd");
+	tcp_listen();
 
 	if (wait_go) {
 		char line[64];
