@@ -50,7 +50,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 import harness as h
 from harness import Skip
 
-SECTIONS = ("tax", "traced", "alt", "redis", "throughput")
+SECTIONS = ("tax", "traced", "alt", "redis", "throughput", "leakcheck", "closerange",
+            "evidence", "fleet")
 
 
 def pinner(cpu):
@@ -129,6 +130,7 @@ class Bench:
                "-r", str(reps), "-O", ops, "-o", out]
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         info = None
+        window = None
         try:
             line = p.stdout.readline().split()
             if len(line) != 2 or line[0] != "ready":
@@ -136,16 +138,23 @@ class Bench:
             pid = int(line[1])
             if tool:
                 tool.start([tax_target if tax_target else pid])
+            # the tool's own CPU while the workload runs, not its start
+            mark = getattr(tool, "cpu_s", None)
+            c0, t0 = (mark(), time.monotonic()) if mark else (0, 0)
             p.stdin.write("go\n")
             p.stdin.flush()
             if p.wait() != 0:
                 raise RuntimeError(f"syscall_cost failed: {' '.join(cmd)}")
+            if mark:
+                window = {"window_cpu_s": mark() - c0, "window_s": time.monotonic() - t0}
         finally:
             if p.poll() is None:
                 p.kill()
                 p.wait()
             if tool and tool.running():
                 info = tool.stop(target_gone=tax_target is None)
+        if info is not None and window:
+            info.update(window)
         with open(out) as f:
             return json.load(f), info
 
@@ -216,9 +225,9 @@ class Bench:
 
     # ---- tools attached to a target --------------------------------------
 
-    def tool(self, kind, *a):
+    def tool(self, kind, *a, **kw):
         return {"fdtrace": Fdtrace, "hook": HookFloor, "bpftrace": Bpftrace,
-                "strace": Strace}[kind](self, *a)
+                "strace": Strace}[kind](self, *a, **kw)
 
     # ---- sections ----------------------------------------------------------
 
@@ -390,14 +399,19 @@ class Bench:
                   ["-t", "get", "-n", str(self.args.redis_n // 4), "-k", "0"])]
         # the floor: empty programs on fdtrace's syscall tracepoints, to
         # tell the hooks' tax on every process from fdtrace's own work
+        # -a (issue 7): the whole machine, redis-benchmark traced too
         configs = [("base", None), ("fdtrace", lambda: self.tool("fdtrace")),
-                   ("floor", lambda: self.tool("hook", "tp_empty"))]
+                   ("floor", lambda: self.tool("hook", "tp_empty")),
+                   ("all", lambda: self.tool("fdtrace", all=True)),
+                   ("all8", lambda: self.tool("fdtrace", ["--sample", "8"], all=True))]
 
         def run(factory):
             tool = factory() if factory else None
             out = {}
             if tool:
                 tool.start([srv.pid])
+            mark = getattr(tool, "cpu_s", None)
+            c0, t0 = (mark(), time.monotonic()) if mark else (0, 0)
             try:
                 for name, extra in tests:
                     cmd = [client, "-h", "127.0.0.1", "-p", str(port), "-c", "50",
@@ -408,6 +422,8 @@ class Bench:
                     out[name] = parse_redis_csv(r.stdout)
                     n = int(extra[extra.index("-n") + 1])
                     out[name]["server_us"] = 1e6 * (redis_cpu(port) - cpu0) / n
+                if mark:
+                    out["window"] = {"cpu_s": mark() - c0, "s": time.monotonic() - t0}
             finally:
                 if tool:
                     out["fdtrace"] = tool.stop(target_gone=False)
@@ -417,7 +433,8 @@ class Bench:
         srv.terminate()
         srv.wait()
         self.raw["redis"] = res
-        self.section("4. redis-server (1 CPU) under redis-benchmark -c 50 (other CPU), fdtrace -p")
+        self.section("4. redis-server (1 CPU) under redis-benchmark -c 50 (other CPU), fdtrace -p, "
+                     "and -a")
         self.note("redis-benchmark itself makes about 5 epoll_ctl() per request: untraced, it pays "
                   "section 1's tax on each, and it is the bottleneck on 2 CPUs")
         pairs = self.clean_pairs(res["base"], res["fdtrace"])
@@ -438,6 +455,25 @@ class Bench:
                 self.row("  same under empty tp progs (hook floor)", f"{median(fb):.0f}",
                          f"{median(fa):.0f}",
                          f"{-median(fl):+.1f}% {self.spread([-x for x in fl], '{:+.1f}', len(res['floor']))}")
+            for cfg, label in (("all", "  same under fdtrace -a (whole machine)"),
+                               ("all8", "  same under fdtrace -a --sample 8")):
+                if cfg not in res:
+                    continue
+                trip = [(x, y, z) for x, y, z in zip(res["base"], res.get("floor", res["base"]),
+                                                     res[cfg])
+                        if not (x["_foreign"] or y["_foreign"] or z["_foreign"])]
+                if len(trip) < 2:
+                    trip = list(zip(res["base"], res.get("floor", res["base"]), res[cfg]))
+                loss = [100.0 * (1 - z[name]["rps"] / x[name]["rps"]) for x, _, z in trip]
+                over = [l - 100.0 * (1 - y[name]["rps"] / x[name]["rps"])
+                        for l, (x, y, _) in zip(loss, trip)]
+                p99 = [z[name]["p99"] - x[name]["p99"] for x, _, z in trip]
+                self.row(label, f"{median([x[name]['rps'] for x, _, _ in trip]):.0f}",
+                         f"{median([z[name]['rps'] for _, _, z in trip]):.0f}",
+                         f"{-median(loss):+.1f}% {self.spread([-x for x in loss], '{:+.1f}', len(res[cfg]))}"
+                         f", p99 {median(p99):+.3f} ms",
+                         "<= floor + 1%" if "floor" in res else "",
+                         verdict(median(over), min(over), max(over), 1.0) if "floor" in res else "")
             b = [x[name]["p99"] for x, _ in pairs]
             a = [y[name]["p99"] for _, y in pairs]
             d = [y - x for x, y in zip(b, a)]
@@ -449,6 +485,13 @@ class Bench:
             self.row(f"{name}: redis-server CPU/request", f"{1e3 * median(b):.0f} ns",
                      f"{1e3 * median(a):.0f} ns",
                      f"{median(d):+.0f} ns {self.spread(d, '{:+.0f}', len(res['fdtrace']))}")
+        for cfg, label in (("all", "fdtrace -a"), ("all8", "fdtrace -a --sample 8")):
+            if cfg not in res:
+                continue
+            load = [100 * x["window"]["cpu_s"] / x["window"]["s"] for x in res[cfg]]
+            rss = [x["fdtrace"]["rss_kib"] / 1024 for x in res[cfg] if x["fdtrace"].get("rss_kib")]
+            self.row(f"{label}: own CPU, RSS during the 3 tests", "", f"{median(load):.1f}% of a CPU",
+                     f"RSS {median(rss):.1f} MiB {self.spread(load, '{:.1f}%', len(res[cfg]))}")
         ended = [x["fdtrace"]["watches_ended"] for x in res["fdtrace"]]
         lost = [x["fdtrace"]["lost_events"] for x in res["fdtrace"]]
         self.note(f"redis under fdtrace: {median(ended):.0f} watches ended per round "
@@ -551,6 +594,280 @@ class Bench:
                  f"{e['bytes_after_close'] / 1024:.0f} KiB after all closed",
                  "flat in records seen", "yes" if flat_mem else "NO")
 
+    # ---- issue 11: the check before reporting, and close_range ------------
+
+    def scenarios(self):
+        """build/tests/scale_scenarios, next to the fdtrace under test"""
+        path = os.path.join(os.path.dirname(self.fdtrace), "tests", "scale_scenarios")
+        if not os.access(path, os.X_OK):
+            raise Skip(f"{path} not built (make at the top level builds it)")
+        return path
+
+    def sec_leakcheck(self):
+        self.log("leak-check cost")
+        try:
+            scen = self.scenarios()
+        except Skip as e:
+            self.note(f"section 6 skipped: {e}")
+            return
+        n, grace = self.args.leak_n, 1.0
+        # -g 60: the same records, no check due within the run; the
+        # difference is what checking and reporting 2n leaks cost
+        configs = [("check", lambda: grace), ("records", lambda: 60)]
+
+        def run(factory):
+            g = factory()
+            report = self.path("leak.jsonl")
+            if os.path.exists(report):
+                os.unlink(report)
+            wl = subprocess.Popen([scen, "-g", str(grace), "-o", report, "-n", str(n),
+                                   "--wait", "--hold", "mass_leak"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                  preexec_fn=pinner(self.work_cpu))
+            self.children.append(wl)
+            tool = None
+            try:
+                pid = wait_account(report, "ready", wl, 15)["pid"]
+                tool = self.tool("fdtrace", grace=g, live=True)
+                tool.start([pid])
+                c0 = tool.cpu_s()
+                wl.stdin.write("\n")
+                wl.stdin.flush()
+                wait_account(report, "done", wl, 60)
+                leaks = []
+                if g == grace:
+                    deadline = time.monotonic() + 30
+                    while time.monotonic() < deadline:
+                        leaks = [t for t, line in list(tool.lines) if '"event":"leak"' in line]
+                        if len(leaks) >= 2 * n:
+                            break
+                        time.sleep(0.05)
+                c1 = tool.cpu_s()
+                dels = [a["real"] for a in read_account(report) if a["ev"] == "watch_end"]
+                wl.stdin.write("\n")
+                wl.stdin.close()
+                wl.wait(15)
+                info = tool.stop(target_gone=True)
+            finally:
+                if wl.poll() is None:
+                    wl.kill()
+                    wl.wait()
+                if tool and tool.running():
+                    tool.stop(target_gone=False)
+            out = {"cpu_s": c1 - c0, "leaks": len(leaks), "dels": len(dels),
+                   "lost": info["lost_events"]}
+            if leaks:
+                out["last_after_grace_s"] = max(leaks) - (max(dels) + grace)
+            return out
+
+        res = self.rounds_of(configs, run, self.args.rounds_leak)
+        self.raw["leakcheck"] = res
+        self.section(f"6. Leak check (issue 11): one process leaks 2 x {n} sockets 0.3 s apart, "
+                     f"fdtrace -p -g {grace:g}")
+        pairs = self.clean_pairs(res["records"], res["check"])
+        per = [1e6 * c["cpu_s"] / max(1, c["leaks"]) for _, c in pairs]
+        rec = [1e6 * r["cpu_s"] / (2 * n) for r, _ in pairs]
+        extra = [1e6 * (c["cpu_s"] - r["cpu_s"]) / (2 * n) for r, c in pairs]
+        got = [c["leaks"] for _, c in pairs]
+        total = len(res["check"])
+        self.row("fdtrace CPU per leak, ADD to last leak printed",
+                 f"{1e3 * median([c['cpu_s'] for _, c in pairs]):.0f} ms CPU",
+                 f"{median(per):.1f} us/leak", self.spread(per, "{:.1f}", total))
+        self.row("  same workload, -g 60 (records only, no check)",
+                 f"{1e3 * median([r['cpu_s'] for r, _ in pairs]):.0f} ms CPU",
+                 f"{median(rec):.1f} us/fd", self.spread(rec, "{:.1f}", total))
+        self.row("  check + report alone, per leak (difference)", "",
+                 f"{median(extra):+.1f} us/leak", self.spread(extra, "{:+.1f}", total))
+        late = [1e3 * c["last_after_grace_s"] for _, c in pairs if "last_after_grace_s" in c]
+        if late:
+            self.row("last leak printed after the grace ended", "",
+                     f"{median(late):.0f} ms", self.spread(late, "{:.0f}", total))
+        self.row("leaks reported of those made", f"{2 * n}", f"{min(got)}..{max(got)}",
+                 f"{sum(c['lost'] for _, c in pairs)} events lost", "all", 
+                 "yes" if min(got) == 2 * n else "NO")
+
+    def sec_closerange(self):
+        self.log("close_range cost")
+        try:
+            scen = self.scenarios()
+        except Skip as e:
+            self.note(f"section 7 skipped: {e}")
+            return
+        taskset = h.which("taskset")
+        pin = [taskset, "-c", str(self.work_cpu)] if taskset else []
+        configs = [("untraced", None), ("default", lambda: []),
+                   ("1M", lambda: ["--max-fds", "1048576"])]
+        what = ("close_range_bounded", "close_range_to_max")
+
+        def run(factory):
+            report = self.path("close_range.jsonl")
+            if os.path.exists(report):
+                os.unlink(report)
+            argv = [*pin, scen, "-g", "5", "-o", report, "-n", str(self.args.cr_n),
+                    "close_range_cost"]
+            if factory is None:
+                subprocess.run(argv, check=True, timeout=60, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL)
+            else:
+                r = subprocess.run([self.fdtrace, "-j", "-g", "5", *factory(), "--", *argv],
+                                   capture_output=True, text=True, timeout=120,
+                                   preexec_fn=pinner(self.tool_cpu))
+                if r.returncode != 0:
+                    raise RuntimeError(f"fdtrace -- close_range_cost: status {r.returncode}: "
+                                       f"{r.stderr.strip()[-300:]}")
+            cost = {a["what"]: a for a in read_account(report) if a["ev"] == "cost"}
+            return {w: cost[w]["median_us"] for w in what}
+
+        res = self.rounds_of(configs, run)
+        self.raw["closerange"] = res
+        self.section(f"7. close_range (issue 11): {self.args.cr_n} calls over 3 just-unwatched fds, "
+                     "fdtrace -- the command; us per call, median")
+        total = len(res["1M"])
+        for w, label in (("close_range_bounded", "close_range(fd, fd+2)"),
+                         ("close_range_to_max", "close_range(fd, ~0U)")):
+            p = self.clean_pairs(res["untraced"], res["default"])
+            b, a = [x[w] for x, _ in p], [y[w] for _, y in p]
+            d = [y - x for x, y in zip(b, a)]
+            self.row(f"{label}, default --max-fds", f"{median(b):.2f} us", f"{median(a):.2f} us",
+                     f"{median(d):+.2f} us {self.spread(d, '{:+.2f}', len(res['default']))}")
+            p = self.clean_pairs(res["default"], res["1M"])
+            b, a = [x[w] for x, _ in p], [y[w] for _, y in p]
+            r = [y / x for x, y in zip(b, a)]
+            # the test's rule (tests/scale_tests.py): at most 3x + 5 us
+            ok = [y <= 3 * x + 5 for x, y in zip(b, a)]
+            self.row(f"  --max-fds 1048576 vs default", f"{median(b):.2f} us", f"{median(a):.2f} us",
+                     f"x{median(r):.2f} {self.spread(r, '{:.2f}', total)}",
+                     "flat in map size", "yes" if all(ok) else "NO" if not any(ok) else "NO?")
+
+    # ---- issue 16: the socket read at DEL ---------------------------------
+
+    def sec_evidence(self):
+        self.log("the cost of the evidence")
+        configs = [("base", None), ("fdtrace", lambda: self.tool("fdtrace"))]
+
+        def run(factory):
+            res, info = self.run_cost("pipe_cycle,tcp_cycle,adddel_pipe,adddel_tcp",
+                                      self.args.n, self.args.reps,
+                                      factory() if factory else None)
+            if info:
+                res["fdtrace"] = info
+            return res
+
+        res = self.rounds_of(configs, run)
+        self.raw["evidence"] = res
+        self.section("8. Evidence (issue 16): one ADD, DEL, watched close, other close per cycle, "
+                     "fdtrace -p on it")
+        self.delta_row("pipe cycle: pipe2/ADD/DEL/close x2", res, "fdtrace", "pipe_cycle")
+        self.delta_row("TCP cycle: connect/accept/ADD/DEL/close x2", res, "fdtrace", "tcp_cycle")
+        self.delta_row("ADD+DEL of a pipe, per pair", res, "fdtrace", "adddel_pipe")
+        self.delta_row("ADD+DEL of a TCP socket, per pair", res, "fdtrace", "adddel_tcp")
+        for a, b, label in (("adddel_tcp", "adddel_pipe", "  socket over pipe, per DEL (ADD+DEL pairs)"),
+                            ("tcp_cycle", "pipe_cycle", "  socket over pipe, per cycle (noisy)")):
+            _, _, dp = self.deltas(res, "fdtrace", b)
+            _, _, dt = self.deltas(res, "fdtrace", a)
+            d = [t - p for t, p in zip(dt, dp)]
+            self.row(label, f"{median(dp):+.0f} ns", f"{median(dt):+.0f} ns",
+                     f"{median(d):+.0f} ns {self.spread(d, '{:+.0f}', len(res['fdtrace']))}")
+        self.note("section 8: the check-time socket read is once per leak, inside section 6's "
+                  "CPU per leak")
+
+    # ---- issue 7: the whole machine -----------------------------------------
+
+    def sec_fleet(self):
+        self.log("fleet mode (-a)")
+        idle = self.idle_process()
+        configs = [("base", None), ("floor", lambda: self.tool("hook", "tp_empty")),
+                   ("p", lambda: self.tool("fdtrace")),
+                   ("all", lambda: self.tool("fdtrace", all=True)),
+                   ("all8", lambda: self.tool("fdtrace", ["--sample", "8"], all=True))]
+
+        def run(factory):
+            res, info = self.run_cost("getppid,close_badf,dup_close", self.args.n,
+                                      self.args.reps, factory() if factory else None,
+                                      tax_target=idle.pid)
+            res["info"] = info
+            return res
+
+        res = self.rounds_of(configs, run)
+        self.raw["fleet_loop"] = res
+        self.section("9. Whole machine (issue 7): a process that never calls epoll_ctl, "
+                     "ns per call, against no tracer")
+        labels = (("floor", "empty progs on close/epoll_ctl tps"), ("p", "fdtrace -p (another pid)"),
+                  ("all", "fdtrace -a"), ("all8", "fdtrace -a --sample 8"))
+        for op, opname in (("close_badf", "close(-1)"), ("dup_close", "dup()+close() pair")):
+            for cfg, label in labels:
+                self.delta_row(f"{opname}: {label}", res, cfg, op)
+            if "floor" in res and "all" in res:
+                _, _, df = self.deltas(res, "floor", op)
+                _, _, da = self.deltas(res, "all", op)
+                d = [a - f for a, f in zip(da, df)]
+                self.row(f"  {opname}: fdtrace -a over the floor", "", "",
+                         f"{median(d):+.0f} ns {self.spread(d, '{:+.0f}', len(res['all']))}",
+                         "the floor only", "")
+        self.delta_row("getppid(): fdtrace -a (no hook)", res, "all", "getppid")
+        for cfg, label in (("all", "fdtrace -a"), ("all8", "fdtrace -a --sample 8")):
+            if cfg in res:
+                infos = [x["info"] for x in res[cfg] if x.get("info")]
+                load = [100 * i["window_cpu_s"] / i["window_s"] for i in infos]
+                rss = [i["rss_kib"] / 1024 for i in infos if i.get("rss_kib")]
+                self.row(f"{label}: own CPU, RSS during the loop", "",
+                         f"{median(load):.1f}% of a CPU",
+                         f"RSS {median(rss):.1f} MiB {self.spread(load, '{:.1f}%', len(infos))}")
+
+        # new TCP connections per second, paced, one CPU
+        self.log("fleet mode: paced new connections")
+        rate, secs = self.args.conn_rate, self.args.conn_secs
+        gen = self.prog("cyclegen")
+        flat = json.loads(subprocess.run([gen, "-s", "-d", "2", "-c", str(self.work_cpu)],
+                                         capture_output=True, text=True, check=True).stdout)
+        configs = [("base", None), ("all", lambda: self.tool("fdtrace", all=True)),
+                   ("all8", lambda: self.tool("fdtrace", ["--sample", "8"], all=True))]
+
+        def run_conn(factory):
+            tool = factory() if factory else None
+            g = subprocess.Popen([gen, "-s", "-w", "-d", str(secs), "-R", str(rate), "-c",
+                                  str(self.work_cpu)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+            info = None
+            try:
+                g.stdout.readline()
+                if tool:
+                    tool.start([g.pid])
+                c0, t0 = (tool.cpu_s() if tool else 0), time.monotonic()
+                g.stdin.write("go\n")
+                g.stdin.flush()
+                out = json.loads(g.stdout.readline())
+                g.wait()
+                c1, wall = (tool.cpu_s() if tool else 0), time.monotonic() - t0
+            finally:
+                if g.poll() is None:
+                    g.kill()
+                    g.wait()
+                if tool and tool.running():
+                    info = tool.stop(target_gone=False)
+            return {"rate": out["cycles_per_s"], "cpu_pct": 100 * (c1 - c0) / wall,
+                    "info": info}
+
+        res = self.rounds_of(configs, run_conn, self.args.rounds_conn)
+        self.raw["fleet_conn"] = {"flat_out": flat, "paced": res}
+        self.section(f"   New TCP loopback connections paced to {rate}/s for {secs:g} s on one CPU "
+                     "(accept/ADD/DEL/close), fdtrace -a")
+        base = median([x["rate"] for x in res["base"]])
+        for cfg, label in (("all", "fdtrace -a"), ("all8", "fdtrace -a --sample 8")):
+            if cfg not in res:
+                continue
+            xs = [x for x in res[cfg] if not x["_foreign"]] or res[cfg]
+            cpu = [x["cpu_pct"] for x in xs]
+            lost = sum((x["info"] or {}).get("lost_events", 0) for x in res[cfg])
+            self.row(f"{label}: own CPU at {median([x['rate'] for x in xs]) / 1e3:.1f}k conn/s",
+                     f"{base / 1e3:.1f}k conn/s untraced",
+                     f"{median(cpu):.1f}% of a CPU",
+                     f"{self.spread(cpu, '{:.1f}', len(res[cfg]))}, {lost} lost",
+                     "< 2% of a CPU", verdict(median(cpu), min(cpu), max(cpu), 2.0))
+        self.note(f"section 9: the connection generator reaches {flat['cycles_per_s'] / 1e3:.1f}k "
+                  "connections/s flat out on one CPU, untraced; under -a fdtrace also sees "
+                  "every other process on the machine")
+
     def startup_cpu(self):
         """CPU seconds fdtrace spends starting and stopping with nothing to
         do: measured once, subtracted from the consumer's CPU per record."""
@@ -612,10 +929,17 @@ class Bench:
 class Fdtrace:
     """fdtrace -j -p PIDS on the tool CPU; stop() returns its totals."""
 
-    def __init__(self, b, extra=(), cpu="tool"):
+    def __init__(self, b, extra=(), cpu="tool", grace=60, all=False, live=False):
+        """all: -a (the whole machine) instead of -p; live: read the
+        output as it comes, with arrival times (self.lines)"""
         self.b = b
         self.extra = list(extra)
         self.cpu = b.tool_cpu if cpu == "tool" else cpu
+        self.grace = grace
+        self.all = all
+        self.live = live
+        self.lines = []
+        self.reader = None
         self.p = None
 
     def running(self):
@@ -623,12 +947,16 @@ class Fdtrace:
 
     def start(self, pids):
         self.err = open(self.b.path("fdtrace.err"), "w+")
-        cmd = [self.b.fdtrace, "-j", "-g", "60", "-p", ",".join(map(str, pids)), *self.extra]
+        which = ["-a"] if self.all else ["-p", ",".join(map(str, pids))]
+        cmd = [self.b.fdtrace, "-j", "-g", str(self.grace), *which, *self.extra]
         self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err, text=True,
                                   preexec_fn=pinner(self.cpu))
         line = self.p.stdout.readline()
         try:
             if json.loads(line).get("event") == "start":
+                if self.live:
+                    self.reader = threading.Thread(target=self.read_live, daemon=True)
+                    self.reader.start()
                 return
         except ValueError:
             pass
@@ -636,21 +964,44 @@ class Fdtrace:
         self.err.seek(0)
         raise RuntimeError(f"fdtrace did not start: {self.err.read().strip()}")
 
+    def read_live(self):
+        for line in self.p.stdout:
+            self.lines.append((time.time(), line))
+
+    def cpu_s(self):
+        """CPU seconds fdtrace has used so far, every thread (schedstat)"""
+        return task_cpu_s(self.p.pid)
+
+    def memory(self):
+        """fdtrace's resident memory now and at its peak, KiB"""
+        try:
+            with open(f"/proc/{self.p.pid}/status") as f:
+                st = f.read()
+            return {k: int(re.search(rf"^{k}:\s*(\d+)", st, re.M)[1]) for k in ("VmRSS", "VmHWM")}
+        except (OSError, TypeError):
+            return {}
+
     def stop(self, target_gone):
         timer = None
+        mem = self.memory() if self.running() else {}
         if target_gone:
             # it stops by itself once its targets are gone; do not hang if not
             timer = threading.Timer(30, self.p.send_signal, [signal.SIGINT])
             timer.start()
         else:
             self.p.send_signal(signal.SIGINT)
-        out = self.p.stdout.read()
+        if self.reader:
+            self.reader.join()
+            out = "".join(line for _, line in self.lines)
+        else:
+            out = self.p.stdout.read()
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.p.wait()
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         if timer:
             timer.cancel()
-        info = {"cpu_s": cpu_seconds(r1) - cpu_seconds(r0), "watches_ended": 0, "closed": 0}
+        info = {"cpu_s": cpu_seconds(r1) - cpu_seconds(r0), "watches_ended": 0, "closed": 0,
+                "rss_kib": mem.get("VmRSS"), "hwm_kib": mem.get("VmHWM")}
         for line in out.splitlines():
             try:
                 ev = json.loads(line)
@@ -818,6 +1169,22 @@ def tracing_progs():
     return {p["id"] for p in progs if p.get("type") in kinds}
 
 
+def task_cpu_s(pid):
+    """CPU seconds of every thread of pid, from schedstat (ns, not ticks)"""
+    ns = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return float("nan")
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return ns / 1e9
+
+
 def verdict(value, lo, hi, target):
     """value at or below target is met; '?' when the rounds straddle it."""
     if hi <= target:
@@ -860,6 +1227,34 @@ def redis_cpu(port):
     return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
 
+def read_account(path):
+    """the JSON lines a tests/ workload wrote (-o REPORT)"""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+    except OSError:
+        pass
+    return out
+
+
+def wait_account(path, ev, proc, timeout):
+    """the first account line of kind ev, waiting for it"""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for a in read_account(path):
+            if a.get("ev") == ev:
+                return a
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited ({proc.returncode}) before '{ev}'")
+        time.sleep(0.02)
+    raise RuntimeError(f"no '{ev}' from {proc.args[0]} within {timeout:g}s")
+
+
 def wait_port(port, proc, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -896,6 +1291,12 @@ def main():
     ap.add_argument("--n-alt", type=int, default=16000, help="syscall_cost ITERS for section 3")
     ap.add_argument("--redis-n", type=int, default=30000, help="requests per redis-benchmark test")
     ap.add_argument("--gen-cycles", type=int, default=250000, help="cycles per generator process")
+    ap.add_argument("--leak-n", type=int, default=5000, help="leaks per batch in section 6 (2 batches)")
+    ap.add_argument("--rounds-leak", type=int, default=3, help="rounds of section 6")
+    ap.add_argument("--cr-n", type=int, default=400, help="close_range calls per run in section 7")
+    ap.add_argument("--conn-rate", type=int, default=10000, help="new connections/s in section 9")
+    ap.add_argument("--conn-secs", type=float, default=4, help="seconds per paced run in section 9")
+    ap.add_argument("--rounds-conn", type=int, default=3, help="rounds of the paced runs")
     ap.add_argument("--quiet-wait", type=float, default=10,
                     help="seconds to wait for other tracers to go before each run")
     ap.add_argument("--quiet-budget", type=float, default=90,

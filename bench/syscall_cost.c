@@ -23,7 +23,11 @@
  *                 client first with SO_LINGER 0 (a reset, so no TIME_WAIT
  *                 piles up).  Same records as pipe_cycle; the difference
  *                 between the two under fdtrace is what a socket costs it
- *                 more than a pipe (the socket read at DEL)
+ *                 more than a pipe (the socket read at DEL), but the TCP
+ *                 handshake makes it noisy:
+ *   adddel_pipe   ADD + DEL of one pipe's read end, per pair
+ *   adddel_tcp    ADD + DEL of one accepted TCP socket, per pair: against
+ *                 adddel_pipe, the socket read at DEL and nothing else
  *
  * Each repetition times ITERS calls of every operation in turn (fewer for
  * the compound ones, see op_scale), so the operations interleave and share
@@ -59,6 +63,7 @@ struct op {
 static int epfd = -1;
 static int evfd = -1;
 static int lsn = -1;
+static int pipe_rd = -1, tcp_acc = -1;
 static struct sockaddr_in lsn_addr;
 
 static void die(const char *what)
@@ -153,6 +158,28 @@ static int run_tcp_cycle(long n)
 	return 0;
 }
 
+static int adddel(int fd, long n)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	for (long i = 0; i < n; i++) {
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ||
+		    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL))
+			return -1;
+	}
+	return 0;
+}
+
+static int run_adddel_pipe(long n)
+{
+	return adddel(pipe_rd, n);
+}
+
+static int run_adddel_tcp(long n)
+{
+	return adddel(tcp_acc, n);
+}
+
 static void tcp_listen(void)
 {
 	socklen_t len = sizeof(lsn_addr);
@@ -165,6 +192,21 @@ static void tcp_listen(void)
 		die("listen");
 }
 
+/* The long-lived pipe and TCP connection of the adddel_* operations. */
+static void persistent_fds(void)
+{
+	static int p[2], c;
+
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) || c < 0 ||
+	    connect(c, (struct sockaddr *)&lsn_addr, sizeof(lsn_addr)))
+		die("pipe/connect");
+	pipe_rd = p[0];
+	tcp_acc = accept4(lsn, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (tcp_acc < 0)
+		die("accept");
+}
+
 static const struct op ops[] = {
 	{ "getppid", 1, run_getppid },
 	{ "close_badf", 1, run_close_badf },
@@ -173,6 +215,8 @@ static const struct op ops[] = {
 	{ "cycle", 4, run_cycle },
 	{ "pipe_cycle", 8, run_pipe_cycle },
 	{ "tcp_cycle", 16, run_tcp_cycle },
+	{ "adddel_pipe", 2, run_adddel_pipe },
+	{ "adddel_tcp", 2, run_adddel_tcp },
 };
 #define NR_OPS (sizeof(ops) / sizeof(ops[0]))
 
@@ -204,10 +248,11 @@ static void usage(FILE *f)
 "  -c CPU     pin to this CPU first (sched_setaffinity)\n"
 "  -n ITERS   calls per repetition of the simple ops (default 200000;\n"
 "             dup_close and epoll_adddel do ITERS/2 pairs, cycle ITERS/4,\n"
-"             pipe_cycle ITERS/8, tcp_cycle ITERS/16)\n"
+"             pipe_cycle ITERS/8, tcp_cycle ITERS/16, adddel_* ITERS/2)\n"
 "  -r REPS    repetitions; the median is reported (default 7)\n"
 "  -O OPS     comma-separated subset of: getppid,close_badf,dup_close,\n"
-"             epoll_adddel,cycle,pipe_cycle,tcp_cycle (default all)\n"
+"             epoll_adddel,cycle,pipe_cycle,tcp_cycle,adddel_pipe,\n"
+"             adddel_tcp (default all)\n"
 "  -o FILE    write the JSON result line there instead of stdout\n"
 "  -w         print \"ready <pid>\" and wait for a line on stdin first\n");
 }
@@ -287,6 +332,7 @@ int main(int argc, char **argv)
 	if (epfd < 0 || evfd < 0)
 		die("epoll/eventfd");
 	tcp_listen();
+	persistent_fds();
 
 	if (wait_go) {
 		char line[64];
