@@ -19,6 +19,16 @@ Sections:
   redis      redis-server under redis-benchmark, with and without fdtrace
   throughput cycles/s fdtrace follows without loss, consumer CPU per
              record, matching engine records/s and memory per fd
+  leakcheck  fdtrace's CPU per leak reported, 2 x N sockets leaked at once,
+             and how late the last one is printed (issue 11)
+  closerange close_range under no tracer, the default --max-fds and a 1M
+             map (issue 11)
+  evidence   a TCP socket's ADD/DEL and cycle against a pipe's: the socket
+             read at DEL (issue 16)
+  fleet      fdtrace -a (and --sample 8): a process that never uses epoll,
+             against no tracer and the hook floor; fdtrace's own CPU and RSS;
+             paced new TCP connections (issue 7).  The redis section has -a
+             rows too.
 
 Usage: run.py --fdtrace PATH --bin DIR [--only SECTION,...] [--rounds N]
 Needs root (BPF), bpftrace, strace, redis-server and redis-benchmark;
@@ -845,8 +855,8 @@ class Bench:
                     g.wait()
                 if tool and tool.running():
                     info = tool.stop(target_gone=False)
-            return {"rate": out["cycles_per_s"], "cpu_pct": 100 * (c1 - c0) / wall,
-                    "info": info}
+            return {"rate": out["cycles_per_s"], "cycles": out["cycles"],
+                    "cpu_pct": 100 * (c1 - c0) / wall, "info": info}
 
         res = self.rounds_of(configs, run_conn, self.args.rounds_conn)
         self.raw["fleet_conn"] = {"flat_out": flat, "paced": res}
@@ -859,10 +869,13 @@ class Bench:
             xs = [x for x in res[cfg] if not x["_foreign"]] or res[cfg]
             cpu = [x["cpu_pct"] for x in xs]
             lost = sum((x["info"] or {}).get("lost_events", 0) for x in res[cfg])
+            # every connection is a watch that ended: did fdtrace see them?
+            seen = min((x["info"] or {}).get("watches_ended", 0) / x["cycles"] for x in res[cfg])
             self.row(f"{label}: own CPU at {median([x['rate'] for x in xs]) / 1e3:.1f}k conn/s",
                      f"{base / 1e3:.1f}k conn/s untraced",
                      f"{median(cpu):.1f}% of a CPU",
-                     f"{self.spread(cpu, '{:.1f}', len(res[cfg]))}, {lost} lost",
+                     f"{self.spread(cpu, '{:.1f}', len(res[cfg]))}, {lost} lost, "
+                     f">= {100 * seen:.0f}% of watches seen",
                      "< 2% of a CPU", verdict(median(cpu), min(cpu), max(cpu), 2.0))
         self.note(f"section 9: the connection generator reaches {flat['cycles_per_s'] / 1e3:.1f}k "
                   "connections/s flat out on one CPU, untraced; under -a fdtrace also sees "
