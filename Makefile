@@ -17,7 +17,7 @@ CFLAGS   += -Wall -Wextra -Werror -std=gnu11
 CPPFLAGS += -I$(OUTPUT) -Ibpf -Isrc
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf \
 	-Wall -Werror -Wno-unused-function
-LDLIBS   += -lbpf -lelf -lz
+LDLIBS   += -lbpf -ldw -lelf -lz
 
 ifeq ($(V),1)
 Q =
@@ -30,8 +30,8 @@ endif
 # The matching engine and output never link libbpf: tests and offline
 # tools use them on their own.
 CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/attrib.c src/output.c src/json_writer.c src/clock.c src/html.c \
-	      src/record.c src/record_reader.c src/replay.c src/prom.c src/findings.c
-TOOL_SRCS  := src/fdtrace.c src/live.c src/env.c src/tracer.c src/procfs.c src/command.c
+	      src/record.c src/record_reader.c src/replay.c src/prom.c src/findings.c src/sites.c
+TOOL_SRCS  := src/fdtrace.c src/live.c src/sites_dwfl.c src/env.c src/tracer.c src/procfs.c src/command.c
 CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
 TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 

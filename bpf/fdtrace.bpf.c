@@ -717,6 +717,10 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		r->ret = ret;
 		r->rd_seq = 0;
 		r->wr_seq = 0;
+		r->site = 0;
+		if (ret == 0 && op != FDT_EPOLL_CTL_MOD)
+			bpf_probe_read_user(&r->site, sizeof(r->site),
+					    (void *)PT_REGS_SP_CORE(regs));
 		if (sk) {
 			if (sock_is_tcp(sk)) {
 				flags |= FDT_CTLF_TCP;

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #endif
 
-#define FDT_ABI_VERSION		3
+#define FDT_ABI_VERSION		4
 #define FDT_COMM_LEN		16
 
 /* Fleet selection (rodata targ_select), shared with the loader */
@@ -114,6 +114,14 @@ struct fdt_rec_epoll_ctl {
 	 */
 	__u32 rd_seq;
 	__u32 wr_seq;
+	/*
+	 * ADD and DEL: the call site, the return address of the syscall's
+	 * caller.  glibc's epoll_ctl() is a frameless stub, so at the syscall
+	 * the word at the user stack pointer is the return address into the
+	 * function that called it: exact without frame pointers.  0 if
+	 * unreadable.
+	 */
+	__u64 site;
 };
 
 /*
@@ -226,7 +234,7 @@ _Static_assert(sizeof(struct fdt_verify) == 32, "fdt_verify layout");
 _Static_assert(sizeof(struct fdt_fd_val) == 32, "fdt_fd_val layout");
 _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
 _Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
-_Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 88, "fdt_rec_epoll_ctl layout");
+_Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 96, "fdt_rec_epoll_ctl layout");
 _Static_assert(sizeof(struct fdt_rec_close) == 72, "fdt_rec_close layout");
 _Static_assert(sizeof(struct fdt_sock_id) == 108, "fdt_sock_id layout");
 _Static_assert(sizeof(struct fdt_rec_proc) == 56, "fdt_rec_proc layout");

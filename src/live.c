@@ -32,6 +32,7 @@
 #include "html.h"
 #include "prom.h"
 #include "procfs.h"
+#include "sites.h"
 #include "record.h"
 #include "tracer.h"
 #include "version.h"
@@ -76,6 +77,8 @@ struct session {
 	 */
 	struct recorder *rec;
 	struct html *html;	/* --html: drawn from the same records and reports */
+	struct sites *sites;	/* call sites' names, resolved at report time */
+	struct dwfl_resolver *resolver;
 	int rec_err;		/* first write error: tracing stops */
 	__u64 rec_flushed;	/* when it was last flushed */
 	__u64 rec_lost;		/* lost total last recorded */
@@ -215,6 +218,9 @@ static void session_feed(struct session *s, const void *data, size_t size)
 	/* its summary is out: forget where it lived */
 	if (h->type == FDT_REC_EXIT)
 		attrib__drop(s->attrib, h->pid);
+	/* a new program: its old mappings must not name new addresses */
+	if (h->type == FDT_REC_EXIT || h->type == FDT_REC_EXEC)
+		sites__forget(s->sites, h->pid);
 }
 
 /* The other calls the loop makes on the engine, each recorded first. */
@@ -311,11 +317,33 @@ static int on_record(void *ctx, const void *data, size_t size)
 }
 
 
+static const char *site_name(struct session *s, __u32 pid, __u64 addr)
+{
+	int fresh;
+	const char *name = sites__name(s->sites, pid, addr, &fresh);
+
+	if (name && fresh && s->rec)
+		rec_check(s, recorder__site(s->rec, clock__mono_ns(), pid, addr, name));
+	return name;
+}
+
 /* The matcher's report_fn: the output, and the picture if one is drawn. */
 static void session_report(void *ctx, const struct report *r)
 {
 	struct session *s = ctx;
+	struct report named;
 
+	/*
+	 * The call sites, named now, while the process and its mappings are
+	 * there; the names go into the recording, which has no mappings.
+	 */
+	if ((r->kind == REPORT_LEAK || r->kind == REPORT_LEAK_RESOLVED) && s->sites &&
+	    (r->del_site || r->add_site)) {
+		named = *r;
+		named.del_site_name = site_name(s, r->pid, r->del_site);
+		named.add_site_name = site_name(s, r->pid, r->add_site);
+		r = &named;
+	}
 	/* counted for --error-exitcode and shared with the command, then printed */
 	findings__report(s->findings, r);
 	if (s->html)
@@ -800,6 +828,8 @@ static void session_free(struct session *s)
 	matcher__free(s->matcher);
 	attrib__free(s->attrib);
 	html__free(s->html);
+	sites__free(s->sites);
+	dwfl_resolver__free(s->resolver);
 	prom__free(s->prom);
 	if (s->rec)
 		recorder__close(s->rec);	/* what it holds stays readable */
@@ -1036,6 +1066,9 @@ int live__run(const struct env *env, struct output *out)
 	mopts.max_checks = VERIFY_BATCH;
 	mopts.new_epfd = track_epfd;
 	mopts.ctx_epfd = &s;
+	s.resolver = dwfl_resolver__new();
+	s.sites = s.resolver ? sites__new(dwfl_resolver__name, dwfl_resolver__forget, s.resolver) :
+			       NULL;
 	s.attrib = attrib__new();
 	if (s.attrib)
 		output__set_attrib(out, proc_attrib, &s);

@@ -73,6 +73,7 @@ struct fd_ent {
 	__u8 tcp;		/* the positions above are known */
 	__u8 paused;		/* counted in paused already */
 	struct fdt_sock_id *sock;	/* where the socket went, at its last DEL */
+	__u64 add_site, del_site;	/* call sites of the last ADD and DEL */
 };
 
 struct proc {
@@ -500,6 +501,8 @@ static void fill_report(struct report *r, enum report_kind kind,
 	r->epfd = e->epfd;
 	r->file = e->file;
 	r->sock = e->sock;
+	r->add_site = e->add_site;
+	r->del_site = e->del_site;
 	r->del_ts_ns = e->del_ts;
 	r->unwatched_ns = ts > e->del_ts ? ts - e->del_ts : 0;
 }
@@ -720,6 +723,7 @@ static int unwatch(struct matcher *m, __u32 pidx, const struct fdt_rec_epoll_ctl
 	e->tcp = !!(r->flags & FDT_CTLF_TCP);
 	e->del_rd = e->rd = r->rd_seq;
 	e->del_wr = e->wr = r->wr_seq;
+	e->del_site = r->site;
 	if (sock) {
 		if (!e->sock)
 			e->sock = malloc(sizeof(*e->sock));
@@ -796,9 +800,16 @@ static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r,
 		return 0;
 	switch (r->op) {
 	case FDT_EPOLL_CTL_ADD:
-	case FDT_EPOLL_CTL_MOD:
+	case FDT_EPOLL_CTL_MOD: {
 		/* a MOD that succeeds on a fd we think unwatched shows a missed ADD */
-		return watch(m, pidx, r->fd, r->epfd, &r->file, r->hdr.ts_ns, false);
+		int err = watch(m, pidx, r->fd, r->epfd, &r->file, r->hdr.ts_ns, false);
+		__u32 slot;
+
+		if (!err && r->op == FDT_EPOLL_CTL_ADD && r->site &&
+		    (slot = fd_find(&m->procs[pidx], r->fd)) != NONE)
+			fd_at(&m->procs[pidx], slot)->add_site = r->site;
+		return err;
+	}
 	case FDT_EPOLL_CTL_DEL:
 		return unwatch(m, pidx, r, sock);
 	default:

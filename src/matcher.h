@@ -117,6 +117,10 @@ struct report {
 	const struct fdt_sock_id *sock;
 	/* LEAK: what the fd named when it was reported, if not a socket ("" if unknown) */
 	const char *path;
+	/* LEAK, LEAK_RESOLVED: return addresses of the last ADD's and DEL's callers, or 0 */
+	__u64 add_site, del_site;
+	/* their names, set on the way to the output (sites.h), or NULL */
+	const char *add_site_name, *del_site_name;
 	const struct proc_stats *stats;	/* SUMMARY, INTERVAL */
 	const struct totals *totals;	/* TOTALS */
 	const struct fd_forecast *fds;	/* SUMMARY, FD_PRESSURE */

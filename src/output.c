@@ -20,6 +20,8 @@
 #include "output.h"
 
 #define NSEC_PER_SEC	1000000000ULL
+#define SITE_NAME_LEN	160
+#define MAX_SITE_GROUPS	1024
 #define NSEC_PER_MSEC	1000000ULL
 
 struct output_ops {
@@ -34,6 +36,9 @@ struct output_ops {
 	/* level: "error" or "warning" */
 	void (*message)(struct output *o, const char *level, const char *msg);
 	void (*lost)(struct output *o, __u64 total, __u64 delta, __u64 ts_ns);
+	/* leaks of r's process from one DEL call site (and ADD site), before its summary */
+	void (*site)(struct output *o, const struct report *r, __u32 leaks,
+		     const char *del, const char *add);
 };
 
 struct output {
@@ -49,6 +54,14 @@ struct output {
 	bool show_unit;
 	attrib_fn attrib;
 	void *attrib_ctx;
+	/* leaks grouped by the call site of their DEL, until their summary */
+	struct site_group {
+		__u32 pid;
+		__u32 leaks;
+		char del[SITE_NAME_LEN];
+		char add[SITE_NAME_LEN];
+	} *groups;
+	size_t nr_groups;
 };
 
 static const char *const ftype_names[FDT_FT_MAX] = {
@@ -664,6 +677,17 @@ static void text_summary(struct output *o, const struct report *r)
 	flush(o, f);
 }
 
+static void text_site(struct output *o, const struct report *r, __u32 leaks,
+		      const char *del, const char *add)
+{
+	(void)r;
+	fprintf(o->out, "    %u %s: watch ended at %s", leaks, plural(leaks, "leak", "leaks"), del);
+	if (add[0])
+		fprintf(o->out, "; began at %s", add);
+	fputc('\n', o->out);
+	flush(o, o->out);
+}
+
 static void text_totals(struct output *o, const struct report *r)
 {
 	const struct totals *t = r->totals;
@@ -722,6 +746,7 @@ static const struct output_ops text_ops = {
 	.closed_watched	= text_finding,
 	.dereg_failed	= text_finding,
 	.summary	= text_summary,
+	.site		= text_site,
 	.totals		= text_totals,
 	.fd_pressure	= text_finding,
 	.message	= text_message,
@@ -866,6 +891,15 @@ static void json_start(struct output *o, const struct start_info *s)
 	jsonw_end_object(w);
 }
 
+/* where the watch ended and began, in the program's code */
+static void json_sites(struct json_writer *w, const struct report *r)
+{
+	if (r->del_site_name)
+		jsonw_string_field(w, "del_site", r->del_site_name);
+	if (r->add_site_name)
+		jsonw_string_field(w, "add_site", r->add_site_name);
+}
+
 /* "socket": where it went when its watch ended */
 static void json_sock(struct json_writer *w, const struct report *r)
 {
@@ -908,6 +942,7 @@ static void json_leak(struct output *o, const struct report *r)
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
 	json_deregistered_at(o, r);
 	json_sock(w, r);
+	json_sites(w, r);
 	if (r->path && r->path[0])
 		jsonw_string_n_field(w, "path", r->path, FDT_PATH_LEN);
 	jsonw_string_field(w, "evidence", evidence_name(r->ev.cls));
@@ -934,6 +969,7 @@ static void json_resolved(struct output *o, const struct report *r)
 	json_proc(o, w, r);
 	json_fd_fields(w, r);
 	json_sock(w, r);
+	json_sites(w, r);
 	jsonw_string_field(w, "how", how_json(r->how));
 	jsonw_float_field(w, "unwatched_s", ns_to_s3(r->unwatched_ns));
 	json_deregistered_at(o, r);
@@ -1018,6 +1054,22 @@ static void json_summary(struct output *o, const struct report *r)
 	jsonw_end_object(w);
 }
 
+static void json_site(struct output *o, const struct report *r, __u32 leaks,
+		      const char *del, const char *add)
+{
+	struct json_writer *w = o->jout;
+
+	jsonw_start_object(w);
+	jsonw_string_field(w, "event", "site");
+	json_proc(o, w, r);
+	jsonw_uint_field(w, "leaks", leaks);
+	jsonw_string_field(w, "del_site", del);
+	if (add[0])
+		jsonw_string_field(w, "add_site", add);
+	jsonw_end_object(w);
+	flush(o, o->out);
+}
+
 static void json_totals(struct output *o, const struct report *r)
 {
 	const struct totals *t = r->totals;
@@ -1056,6 +1108,7 @@ static const struct output_ops json_ops = {
 	.closed_watched	= json_closed_watched,
 	.dereg_failed	= json_dereg_failed,
 	.summary	= json_summary,
+	.site		= json_site,
 	.totals		= json_totals,
 	.fd_pressure	= json_fd_pressure,
 	.message	= json_message,
@@ -1147,7 +1200,63 @@ void output__free(struct output *o)
 		return;
 	jsonw_free(o->jout);
 	jsonw_free(o->jerr);
+	free(o->groups);
 	free(o);
+}
+
+/* A leak with a named DEL site joins its group (same process, same sites). */
+static void group_site(struct output *o, const struct report *r)
+{
+	const char *del = r->del_site_name, *add = r->add_site_name ? r->add_site_name : "";
+	struct site_group *g;
+
+	if (!del)
+		return;
+	for (size_t i = 0; i < o->nr_groups; i++) {
+		g = &o->groups[i];
+		if (g->pid == r->pid && !strncmp(g->del, del, SITE_NAME_LEN - 1) &&
+		    !strncmp(g->add, add, SITE_NAME_LEN - 1)) {
+			g->leaks++;
+			return;
+		}
+	}
+	if (o->nr_groups == MAX_SITE_GROUPS)
+		return;
+	if (!(o->nr_groups & (o->nr_groups - 1)) || !o->groups) {
+		size_t cap = o->nr_groups ? o->nr_groups * 2 : 8;
+		struct site_group *v = realloc(o->groups, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		o->groups = v;
+	}
+	g = &o->groups[o->nr_groups++];
+	g->pid = r->pid;
+	g->leaks = 1;
+	snprintf(g->del, sizeof(g->del), "%s", del);
+	snprintf(g->add, sizeof(g->add), "%s", add);
+}
+
+/* After a process's summary: its leaks by call site, most first; then forgotten. */
+static void sites_of(struct output *o, const struct report *r)
+{
+	size_t i, j;
+
+	for (;;) {
+		struct site_group *best = NULL;
+
+		for (i = 0; i < o->nr_groups; i++)
+			if (o->groups[i].pid == r->pid && (!best || o->groups[i].leaks > best->leaks))
+				best = &o->groups[i];
+		if (!best)
+			break;
+		o->ops->site(o, r, best->leaks, best->del, best->add);
+		best->pid = 0;	/* shown */
+	}
+	for (i = j = 0; i < o->nr_groups; i++)
+		if (o->groups[i].pid && o->groups[i].pid != r->pid)
+			o->groups[j++] = o->groups[i];
+	o->nr_groups = j;
 }
 
 void output__report(void *ctx, const struct report *r)
@@ -1157,6 +1266,7 @@ void output__report(void *ctx, const struct report *r)
 	switch (r->kind) {
 	case REPORT_LEAK:
 		o->ops->leak(o, r);
+		group_site(o, r);
 		break;
 	case REPORT_LEAK_RESOLVED:
 		o->ops->resolved(o, r);
@@ -1168,6 +1278,9 @@ void output__report(void *ctx, const struct report *r)
 		o->ops->dereg_failed(o, r);
 		break;
 	case REPORT_SUMMARY:
+		o->ops->summary(o, r);
+		sites_of(o, r);		/* under it, by call site */
+		break;
 	case REPORT_INTERVAL:
 		o->ops->summary(o, r);
 		break;

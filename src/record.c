@@ -305,6 +305,17 @@ int recorder__fds(struct recorder *r, __u64 now_ns, __u32 pid, __u64 open_fds,
 	return recorder__write(r, &f, sizeof(f));
 }
 
+int recorder__site(struct recorder *r, __u64 now_ns, __u32 pid, __u64 addr, const char *name)
+{
+	struct record_site st;
+
+	hdr_set(&st.hdr, RECORD_SITE, sizeof(st), now_ns, pid);
+	st.addr = addr;
+	memset(st.name, 0, sizeof(st.name));
+	strncpy(st.name, name, sizeof(st.name) - 1);
+	return recorder__write(r, &st, sizeof(st));
+}
+
 int recorder__warn(struct recorder *r, __u64 now_ns, const char *msg)
 {
 	struct record_warn w;

@@ -69,7 +69,8 @@
 #define RECORD_START		72	/* output__start(): the targets, for the banner */
 #define RECORD_WARN		73	/* output__warn() of the live loop */
 #define RECORD_FDS		74	/* matcher__fds(): a sample of open fds and the limit */
-#define RECORD_TYPE_MAX		75
+#define RECORD_SITE		75	/* the name a call site was resolved to, live */
+#define RECORD_TYPE_MAX		76
 
 /* String bounds, NUL included */
 #define RECORD_VERSION_LEN	32
@@ -166,6 +167,18 @@ struct record_fds {
 };
 
 /*
+ * RECORD_SITE: hdr.pid; the return address an ADD or DEL record carried
+ * (fdt_rec_epoll_ctl.site) and the name the live run resolved it to from
+ * the process's mappings, which do not travel with the recording.
+ */
+#define RECORD_SITE_LEN		160
+struct record_site {
+	struct fdt_rec_hdr hdr;
+	__u64 addr;
+	char name[RECORD_SITE_LEN];	/* NUL-terminated */
+};
+
+/*
  * RECORD_PROC: hdr.pid, hdr.comm, hdr.ts_ns when the process was first
  * seen.  Three NUL-terminated strings follow the struct, back to back:
  * exe path, cmdline (its arguments NUL-separated, as in /proc/PID/cmdline,
@@ -193,6 +206,7 @@ _Static_assert(sizeof(struct record_start) == 304, "record_start layout");
 _Static_assert(sizeof(struct record_warn) == 552, "record_warn layout");
 _Static_assert(sizeof(struct record_proc) == 80, "record_proc layout");
 _Static_assert(sizeof(struct record_fds) == 64, "record_fds layout");
+_Static_assert(sizeof(struct record_site) == 208, "record_site layout");
 _Static_assert(FDT_REC_MAX <= RECORD_TYPE_MIN, "kernel record types reach the userspace range");
 _Static_assert(sizeof(struct record_start) + RECORD_MAX_PIDS * sizeof(struct record_start_pid)
 	       <= RECORD_MAX_SIZE, "record_start bound");
@@ -246,6 +260,7 @@ int recorder__start(struct recorder *r, __u64 now_ns, const __u32 *pids,
 		    const char *const *comms, size_t nr_pids, const char *command,
 		    __u32 command_pid);
 int recorder__warn(struct recorder *r, __u64 now_ns, const char *msg);
+int recorder__site(struct recorder *r, __u64 now_ns, __u32 pid, __u64 addr, const char *name);
 int recorder__fds(struct recorder *r, __u64 now_ns, __u32 pid, __u64 open_fds,
 		  __u64 soft, __u64 hard);
 

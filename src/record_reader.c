@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -244,6 +245,7 @@ static const struct {
 	{ RECORD_START,		sizeof(struct record_start),		false },
 	{ RECORD_WARN,		sizeof(struct record_warn),		true },
 	{ RECORD_FDS,		sizeof(struct record_fds),		true },
+	{ RECORD_SITE,		sizeof(struct record_site),		true },
 };
 
 _Static_assert(FDT_REC_MAX == 7, "a new kernel record type needs its row in types[]");
@@ -293,6 +295,11 @@ static int check_entry(struct record_reader *rr, const unsigned char *e, size_t 
 	__u64 off = rr->entry_off;
 
 	switch (type) {
+	case RECORD_SITE:
+		if (!memchr(e + offsetof(struct record_site, name), 0, RECORD_SITE_LEN))
+			return fail(rr, -EBADMSG, "offset %llu: a site name without its NUL",
+				    (unsigned long long)off);
+		break;
 	case RECORD_VERIFY: {
 		struct record_verify v;
 

@@ -19,6 +19,7 @@
 #include "html.h"
 #include "matcher.h"
 #include "replay.h"
+#include "sites.h"
 #include "version.h"
 
 /*
@@ -52,6 +53,7 @@ struct replay {
 	const char *name;
 	struct attrib *attrib;
 	struct html *html;
+	struct sites *sites;	/* call sites named by the live run (RECORD_SITE) */
 	__u64 grace_ns;
 	__u64 last_ts;
 	bool started;
@@ -178,6 +180,17 @@ static void report(void *ctx, const struct report *r)
 		copy.unconfirmed = 1;
 		r = &copy;
 	}
+	if ((r->kind == REPORT_LEAK || r->kind == REPORT_LEAK_RESOLVED) &&
+	    (r->del_site || r->add_site)) {
+		int fresh;
+
+		if (r != &copy) {
+			copy = *r;
+			r = &copy;
+		}
+		copy.del_site_name = sites__name(rp->sites, r->pid, r->del_site, &fresh);
+		copy.add_site_name = sites__name(rp->sites, r->pid, r->add_site, &fresh);
+	}
 	rp->report(rp->report_ctx, r);
 	if (rp->html)
 		html__report(rp->html, r);
@@ -279,6 +292,18 @@ static int read_answers(struct replay *rp)
 		struct record_verify v;
 
 		memcpy(&v, rec, sizeof(struct fdt_rec_hdr));
+		/*
+		 * The live run named call sites while it reported this tick's
+		 * leaks, so their names follow the answers: learn them before
+		 * the tick is replayed.
+		 */
+		if (v.hdr.type == RECORD_SITE && size >= sizeof(struct record_site)) {
+			struct record_site st;
+
+			memcpy(&st, rec, sizeof(st));
+			sites__set(rp->sites, st.hdr.pid, st.addr, st.name);
+			continue;
+		}
 		if (v.hdr.type != RECORD_VERIFY) {
 			memcpy(rp->pending, rec, size);
 			rp->pending_size = size;
@@ -383,6 +408,14 @@ static int replay_one(struct replay *rp, const void *rec, size_t size)
 		matcher__fds(rp->m, u.hdr.pid, u.hdr.ts_ns, u.fds.open_fds, u.fds.nofile_soft,
 			     u.fds.nofile_hard);
 		break;
+	case RECORD_SITE: {
+		struct record_site st;
+
+		/* the reader checked its NUL */
+		memcpy(&st, rec, sizeof(st));
+		sites__set(rp->sites, st.hdr.pid, st.addr, st.name);
+		break;
+	}
 	case RECORD_WARN:
 		memcpy(&u.warn, rec, sizeof(u.warn));
 		sanitize(u.warn.msg);
@@ -463,11 +496,12 @@ int replay__reader(struct record_reader *rr, const char *name,
 			goto out;
 		}
 	}
+	rp->sites = sites__new(NULL, NULL, NULL);
 	rp->attrib = attrib__new();
 	if (rp->attrib)
 		output__set_attrib(out, replay_attrib, rp);
 	rp->m = matcher__new(&mopts);
-	if (!rp->m || !rp->attrib) {
+	if (!rp->m || !rp->attrib || !rp->sites) {
 		output__error(out, "cannot create matcher: %s", strerror(errno));
 		goto out;
 	}
@@ -497,6 +531,7 @@ out:
 	html__free(rp->html);
 	output__set_attrib(out, NULL, NULL);
 	attrib__free(rp->attrib);
+	sites__free(rp->sites);
 	free(rp->ans);
 	free(rp->unans);
 	free(rp);
