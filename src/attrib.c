@@ -6,6 +6,7 @@
 #include <string.h>
 #include "attrib.h"
 #include "htab.h"
+#include "output.h"
 
 struct slot {
 	__u32 pid;		/* htab key */
@@ -117,4 +118,16 @@ void attrib__free(struct attrib *a)
 		return;
 	htab__free(&a->tab);
 	free(a);
+}
+
+bool attrib__output(void *ctx, __u32 pid, struct proc_attrib *out)
+{
+	const struct attrib_entry *e = attrib__get(ctx, pid);
+
+	if (!e)
+		return false;
+	out->unit = e->unit;
+	out->cgroup = e->cgroup;
+	out->exe = e->exe;
+	return true;
 }

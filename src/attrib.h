@@ -9,6 +9,7 @@
 #ifndef __FDTRACE_ATTRIB_H
 #define __FDTRACE_ATTRIB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -32,6 +33,10 @@ int attrib__set(struct attrib *a, __u32 pid, const char *cgroup, const char *exe
 const struct attrib_entry *attrib__get(const struct attrib *a, __u32 pid);
 void attrib__drop(struct attrib *a, __u32 pid);
 void attrib__free(struct attrib *a);
+
+struct proc_attrib;
+/* output.h's attrib_fn, ctx the struct attrib: what the output asks for. */
+bool attrib__output(void *ctx, __u32 pid, struct proc_attrib *out);
 
 /*
  * The unit a cgroup path names: the innermost systemd .service or .scope

@@ -99,19 +99,6 @@ static bool fleet(const struct session *s)
 	return s->env->select_all || s->env->nr_cgroups || s->env->nr_comms;
 }
 
-/* output attrib_fn */
-static bool proc_attrib(void *ctx, __u32 pid, struct proc_attrib *a)
-{
-	const struct attrib_entry *e = attrib__get(((struct session *)ctx)->attrib, pid);
-
-	if (!e)
-		return false;
-	a->unit = e->unit;
-	a->cgroup = e->cgroup;
-	a->exe = e->exe;
-	return true;
-}
-
 /* Open fds of pid: the entries of /proc/PID/fd (0 if unreadable) */
 /*
  * --prom-file: the interval and summary counters go to prom.c: an
@@ -1071,7 +1058,7 @@ int live__run(const struct env *env, struct output *out)
 			       NULL;
 	s.attrib = attrib__new();
 	if (s.attrib)
-		output__set_attrib(out, proc_attrib, &s);
+		output__set_attrib(out, attrib__output, s.attrib);
 	s.matcher = matcher__new(&mopts);
 	if (!s.matcher || !s.attrib) {
 		output__error(out, "cannot create matcher: %s", strerror(errno));

@@ -151,19 +151,6 @@ static bool unanswered(const struct replay *rp, __u32 pid, __s32 fd)
 	return false;
 }
 
-/* output attrib_fn: from the recording's PROC records */
-static bool replay_attrib(void *ctx, __u32 pid, struct proc_attrib *a)
-{
-	const struct attrib_entry *e = attrib__get(((struct replay *)ctx)->attrib, pid);
-
-	if (!e)
-		return false;
-	a->unit = e->unit;
-	a->cgroup = e->cgroup;
-	a->exe = e->exe;
-	return true;
-}
-
 /* matcher report_fn */
 static void report(void *ctx, const struct report *r)
 {
@@ -499,7 +486,7 @@ int replay__reader(struct record_reader *rr, const char *name,
 	rp->sites = sites__new(NULL, NULL, NULL);
 	rp->attrib = attrib__new();
 	if (rp->attrib)
-		output__set_attrib(out, replay_attrib, rp);
+		output__set_attrib(out, attrib__output, rp->attrib);
 	rp->m = matcher__new(&mopts);
 	if (!rp->m || !rp->attrib || !rp->sites) {
 		output__error(out, "cannot create matcher: %s", strerror(errno));
