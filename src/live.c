@@ -99,7 +99,6 @@ static bool fleet(const struct session *s)
 	return s->env->select_all || s->env->nr_cgroups || s->env->nr_comms;
 }
 
-/* Open fds of pid: the entries of /proc/PID/fd (0 if unreadable) */
 /*
  * --prom-file: the interval and summary counters go to prom.c: an
  * interval is a live process's counters so far, a summary its final ones.
