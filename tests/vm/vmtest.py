@@ -318,13 +318,24 @@ def run_kernel(kernel, build, selection, timeout, vmdir=None, smp=2, mem="2G",
         argv += ["--exclude", x]
     # run.sh runs in the guest's root (this machine's /), from the
     # writable share mounted on /tmp/vmout.
+    shares = [("project", ROOT)]
+    build_abs = os.path.abspath(build)
+    if not (build_abs + "/").startswith(ROOT + "/"):
+        shares.append(("build", build_abs))
+    mounts = "".join(
+        f"[ -d {shlex.quote(path)} ] || {{ mkdir -p {shlex.quote(path)} && "
+        f"mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=524288 "
+        f"{tag} {shlex.quote(path)}; }}\n"
+        for tag, path in shares)
     with open(os.path.join(run, "run.sh"), "w") as f:
         f.write(f"""#!/bin/sh
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/tmp PYTHONDONTWRITEBYTECODE=1 TMPDIR=/tmp LANG=C.UTF-8 FDTRACE_IN_VM=1
 # as on the project's machines: a hard fd limit the scale tests fit in
 ulimit -Hn 65536 2>/dev/null
-cd {shlex.quote(ROOT)}
+# the tree and the build dir may live under a path the guest covers with
+# tmpfs (/tmp, /run, /var/tmp): then they come over shares of their own
+{mounts}cd {shlex.quote(ROOT)}
 echo "vm-run: kernel $(uname -r), $(nproc) CPUs"
 ({shlex.join(argv)}; echo $? > /tmp/vmout/status) 2>&1 | tee /tmp/vmout/tests.log
 # the failed tests' files, which run_tests.py keeps
@@ -339,6 +350,9 @@ echo "vm-run: done"
            "-append", "console=ttyS0 loglevel=4 panic=-1 rdinit=/init",
            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
            "-virtfs", f"local,path={run},mount_tag=vmout,security_model=none,multidevs=remap"]
+    for tag, path in shares:
+        cmd += ["-virtfs", f"local,path={path},mount_tag={tag},security_model=none,"
+                           "readonly=on,multidevs=remap"]
     t0 = time.time()
     error = None
     with open(console, "w") as con:
