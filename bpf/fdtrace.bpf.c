@@ -681,6 +681,8 @@ static __always_inline void summary_close(struct fdt_fd_val *v, struct close_inf
 		ci->summary = CI_PENDING;
 	else if (!(ci->flags & FDT_CLOSEF_STILL_WATCHED))
 		ci->summary = CI_SKIP;
+	else
+		ci->flags |= FDT_CLOSEF_UNSEEN;	/* the engine must take the record's word */
 }
 
 /* Send the CLOSE record of ci unless summary mode keeps it. */

@@ -68,6 +68,7 @@
 /* fdt_rec_close.flags */
 #define FDT_CLOSEF_STILL_WATCHED 0x1	/* file still on an epoll list after close */
 #define FDT_CLOSEF_SHARED	0x2	/* other references to the file remain */
+#define FDT_CLOSEF_UNSEEN	0x4	/* --stream=summary: no record of the watch was sent */
 
 /* fdt_verify.verdict: what the verify_files iterator found */
 #define FDT_VERIFY_SAME		1	/* fd still names the file epoll saw, unwatched */

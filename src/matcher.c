@@ -848,8 +848,7 @@ static int on_close(struct matcher *m, const struct fdt_rec_close *r)
 		 * a close that leaves the file watched is the first the engine
 		 * hears of the process.
 		 */
-		if (!(r->flags & FDT_CLOSEF_STILL_WATCHED) || r->how == FDT_CLOSE_EXIT ||
-		    r->how == FDT_CLOSE_EXEC)
+		if (!(r->flags & FDT_CLOSEF_UNSEEN) || !(r->flags & FDT_CLOSEF_STILL_WATCHED))
 			return 0;
 		pidx = proc_get(m, &r->hdr, false);
 		if (pidx == NONE)
@@ -870,7 +869,7 @@ static int on_close(struct matcher *m, const struct fdt_rec_close *r)
 		 * A watch the engine never heard of (summary mode sends none
 		 * until it ends): the record says what it needs.
 		 */
-		if (r->flags & FDT_CLOSEF_STILL_WATCHED) {
+		if ((r->flags & FDT_CLOSEF_UNSEEN) && (r->flags & FDT_CLOSEF_STILL_WATCHED)) {
 			p->st.closed_while_watched++;
 			report_init(&rep, REPORT_CLOSED_WHILE_WATCHED, p, r->hdr.ts_ns);
 			rep.fd = r->fd;
