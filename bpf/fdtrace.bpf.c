@@ -20,6 +20,14 @@
  *    LRU would silently evict fds whose close we must see.
  *  - The default adaptive ring buffer wakeup costs ~3 us per record; see
  *    rec_submit() for the wakeup policy instead.
+ *  - --stream=summary (targ_summary): most watch cycles end well within the
+ *    grace, and userspace needs none of their records.  A new watch is
+ *    kept quiet (FDT_FDF_QUIET in tracked_fds), its end parked in a small
+ *    "pending" map, and a close or re-ADD within the grace only bumps
+ *    per-process counters.  bpf_timer is refused in tracepoint programs
+ *    and iter/bpf_map_elem does not load on this kernel, so userspace
+ *    reads pending a few times per grace and takes (lookup_and_delete)
+ *    what stayed unwatched; the side whose delete succeeds owns an entry.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
