@@ -722,6 +722,64 @@ static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
 	close_send(pid_tgid, how, &ci);
 }
 
+/*
+ * Summary mode: the withheld ADD of a quiet watch, sent when the engine
+ * must follow the fd after all (see reveal_watches()).
+ */
+static __always_inline void emit_withheld_add(__u64 pid_tgid, int fd, const struct fdt_fd_val *v)
+{
+	struct fdt_rec_epoll_ctl *r;
+
+	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
+	if (!r)
+		return;
+	r->epfd = v->epfd;
+	r->fd = fd;
+	r->op = FDT_EPOLL_CTL_ADD;
+	r->events = 0;
+	r->ret = 0;
+	r->flags = 0;
+	r->file = v->id;
+	r->rd_seq = 0;
+	r->wr_seq = 0;
+	r->site = v->add_site;
+	rec_submit(r, sizeof(*r));
+}
+
+struct reveal_ctx {
+	__u64 pid_tgid;
+	__s32 epfd;
+};
+
+static long reveal_one(__u32 i, struct reveal_ctx *c)
+{
+	struct fdt_fd_key k = { .pid = c->pid_tgid >> 32, .fd = i };
+	struct fdt_fd_val *v = bpf_map_lookup_elem(&tracked_fds, &k);
+
+	if (!v || !(v->flags & FDT_FDF_QUIET) || !v->watches || v->epfd != c->epfd)
+		return 0;
+	emit_withheld_add(c->pid_tgid, i, v);
+	v->flags &= ~FDT_FDF_QUIET;
+	return 0;
+}
+
+/*
+ * Summary mode: epoll fd epfd is being closed.  Closing an instance ends
+ * its watches with no DEL, and the engine learns which fds it watched
+ * only from their ADDs: send the withheld ADDs of its quiet watches first
+ * (a quiet fd is in one instance at most), and follow those fds in full
+ * from now on.  Epoll fds are rarely closed: a walk up to max_fd.
+ */
+static __always_inline void reveal_watches(__u64 pid_tgid, int epfd)
+{
+	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
+	struct reveal_ctx c = { .pid_tgid = pid_tgid, .epfd = epfd };
+
+	if (!targ_summary || !pv || pv->max_fd < 0)
+		return;
+	bpf_loop(pv->max_fd + 1, reveal_one, &c, 0);
+}
+
 /* Close tracked fd of the current process, if it is tracked. */
 static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 {
@@ -731,6 +789,12 @@ static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 	v = bpf_map_lookup_elem(&tracked_fds, &k);
 	if (!v)
 		return;
+	if (targ_summary && v->id.ftype == FDT_FT_EPOLL) {
+		reveal_watches(pid_tgid, fd);
+		v = bpf_map_lookup_elem(&tracked_fds, &k);
+		if (!v)
+			return;
+	}
 	/* Unwatched (the leak case): what epoll saw is all the record needs. */
 	emit_close(pid_tgid, fd, how,
 		   v->watches ? fd_file((struct task_struct *)bpf_get_current_task(), fd) : NULL,
@@ -857,8 +921,15 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 					nv.flags = FDT_FDF_QUIET;
 					quiet = true;
 				} else if (same && (pf & FDT_FDF_QUIET)) {
-					/* watched again, or by one more instance */
-					if (pw || pending_end(pid_tgid, fd, true)) {
+					if (pw) {
+						/*
+						 * One more instance: the engine follows it in
+						 * full from now on (an instance closed under
+						 * its watches ends them without a DEL).
+						 */
+						emit_withheld_add(pid_tgid, fd, v);
+					} else if (pending_end(pid_tgid, fd, true)) {
+						/* watched again within the grace */
 						nv.flags = FDT_FDF_QUIET;
 						quiet = true;
 					}

@@ -81,16 +81,16 @@ def scenario(ctx, name, grace=0.3, extra=()):
     return compare(ctx, name, ctx.scenario_argv(name, grace, *extra), grace)
 
 
-# Left out, because summary mode cannot say the same:
-#  two_epolls_close: an epoll fd closed under its watches ends them without a
-#   DEL; the engine learns which fds it watched only from their ADD records,
-#   which summary mode withholds.
-#  max_fds_full: the epoll fd fills --max-fds; counts of untracked fds follow
-#   map occupancy, which the pending map does not share but timing does.
-SCENARIOS = ("leak", "close", "close_range", "dup2", "dup3", "exec", "exit", "pause_resume",
-             "rewatch_late", "late_close", "fd_reuse", "fd_reuse_leak", "threads",
-             "closed_while_watched", "del_enoent", "del_ebadf", "two_epolls", "failed_add",
-             "close_noops", "dup_fails", "types", "fork_child_close")
+# Not here: max_fds_full and exec_comm need options of their own (fdtrace's
+# --max-fds 100, the scenario's --exec-as), not tried in summary mode yet;
+# churn runs for a time, not a count.  two_epolls_close and cww_renumbered
+# close an epoll fd under its watches: the kernel sends the withheld ADDs
+# first (reveal_watches()), so the engine can end them as in full mode.
+SCENARIOS = ("leak", "close", "close_range", "close_range_cloexec", "dup2", "dup3", "exec",
+             "exec_fails", "exit", "pause_resume", "rewatch_late", "late_close", "fd_reuse",
+             "fd_reuse_leak", "threads", "thread_exit", "closed_while_watched", "del_enoent",
+             "del_ebadf", "two_epolls", "two_epolls_close", "cww_renumbered", "failed_add",
+             "close_noops", "dup_fails", "types", "fork_child_close", "untouched")
 
 
 @test(timeout=400)
