@@ -652,7 +652,7 @@ static size_t need_size(__u32 type)
 	case FDT_REC_CLOSE:		return sizeof(struct fdt_rec_close);
 	case FDT_REC_EXEC:
 	case FDT_REC_EXIT:
-	case FDT_REC_FORK:		return FDT_REC_PROC_V4_SIZE;	/* the counts are not drawn */
+	case FDT_REC_FORK:		return sizeof(struct fdt_rec_proc);
 	case FDT_REC_WATCH_SEED:	return sizeof(struct fdt_rec_watch_seed);
 	case RECORD_WARN:		return sizeof(struct record_warn);
 	case RECORD_PROC:		return sizeof(struct record_proc);
