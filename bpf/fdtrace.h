@@ -228,6 +228,24 @@ struct fdt_verify {
 	__u32 pad;
 };
 
+/*
+ * The least a record of this kernel type must hold (a later ABI may
+ * append fields), or 0 for a type that is not the kernel's: the one
+ * answer for every consumer of the record bytes.
+ */
+static inline __u32 fdt_rec_min_size(__u32 type)
+{
+	switch (type) {
+	case FDT_REC_EPOLL_CTL:		return sizeof(struct fdt_rec_epoll_ctl);
+	case FDT_REC_CLOSE:		return sizeof(struct fdt_rec_close);
+	case FDT_REC_EXEC:
+	case FDT_REC_EXIT:
+	case FDT_REC_FORK:		return sizeof(struct fdt_rec_proc);
+	case FDT_REC_WATCH_SEED:	return sizeof(struct fdt_rec_watch_seed);
+	default:			return 0;
+	}
+}
+
 _Static_assert(sizeof(struct fdt_fd_key) == 8, "fdt_fd_key layout");
 _Static_assert(sizeof(struct fdt_proc_val) == 16, "fdt_proc_val layout");
 _Static_assert(sizeof(struct fdt_verify) == 32, "fdt_verify layout");

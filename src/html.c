@@ -648,15 +648,10 @@ void html__warn(struct html *h, __u64 ts_ns, const char *msg)
 static size_t need_size(__u32 type)
 {
 	switch (type) {
-	case FDT_REC_EPOLL_CTL:		return sizeof(struct fdt_rec_epoll_ctl);
-	case FDT_REC_CLOSE:		return sizeof(struct fdt_rec_close);
-	case FDT_REC_EXEC:
-	case FDT_REC_EXIT:
-	case FDT_REC_FORK:		return sizeof(struct fdt_rec_proc);
-	case FDT_REC_WATCH_SEED:	return sizeof(struct fdt_rec_watch_seed);
 	case RECORD_WARN:		return sizeof(struct record_warn);
 	case RECORD_PROC:		return sizeof(struct record_proc);
-	default:			return sizeof(struct fdt_rec_hdr);
+	default:
+		return fdt_rec_min_size(type) ?: sizeof(struct fdt_rec_hdr);
 	}
 }
 

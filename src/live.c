@@ -159,19 +159,20 @@ static void record_proc(struct session *s, __u32 pid, __u64 ts)
 	struct record_proc_info pi = { .pid = pid, .seen_ns = ts };
 	ssize_t n;
 
-	procfs__comm(pid, pi.comm, sizeof(pi.comm));
 	if (procfs__exe(pid, exe, sizeof(exe)) == 0)
 		pi.exe = exe;
+	if (procfs__cgroup(pid, cgroup, sizeof(cgroup)) == 0)
+		pi.cgroup = cgroup;
+	attrib__set(s->attrib, pid, pi.cgroup, pi.exe);
+	/* the rest only the recording and the picture keep */
+	if (!s->rec && !s->html)
+		return;
+	procfs__comm(pid, pi.comm, sizeof(pi.comm));
 	n = procfs__cmdline(pid, cmdline, sizeof(cmdline));
 	if (n > 0) {
 		pi.cmdline = cmdline;
 		pi.cmdline_len = n;
 	}
-	if (procfs__cgroup(pid, cgroup, sizeof(cgroup)) == 0)
-		pi.cgroup = cgroup;
-	attrib__set(s->attrib, pid, pi.cgroup, pi.exe);
-	if (!s->rec && !s->html)
-		return;
 	procfs__nofile(pid, &pi.nofile_soft, &pi.nofile_hard);
 	procfs__start_time(pid, &pi.start_time_ns);
 	if (s->html)

@@ -1022,26 +1022,9 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 	if (!data || size < sizeof(r.hdr))
 		goto bad;
 	memcpy(&r.hdr, data, sizeof(r.hdr));
-	switch (r.hdr.type) {
-	case FDT_REC_EPOLL_CTL:
-		need = sizeof(r.ctl);
-		break;
-	case FDT_REC_CLOSE:
-		need = sizeof(r.close);
-		break;
-	case FDT_REC_EXEC:
-	case FDT_REC_EXIT:
-	case FDT_REC_FORK:
-		need = sizeof(r.proc);
-		break;
-	case FDT_REC_WATCH_SEED:
-		need = sizeof(r.seed);
-		break;
-	default:
-		goto bad;
-	}
-	/* longer is fine: a later ABI may append fields */
-	if (size < need)
+	need = fdt_rec_min_size(r.hdr.type);
+	/* unknown types are bad; longer is fine: a later ABI may append fields */
+	if (!need || size < need)
 		goto bad;
 	memcpy(&r, data, need);
 	m->tot.records++;
