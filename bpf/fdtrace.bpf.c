@@ -20,6 +20,14 @@
  *    LRU would silently evict fds whose close we must see.
  *  - The default adaptive ring buffer wakeup costs ~3 us per record; see
  *    rec_submit() for the wakeup policy instead.
+ *  - --stream=summary (targ_summary): most watch cycles end well within the
+ *    grace, and userspace needs none of their records.  A new watch is
+ *    kept quiet (FDT_FDF_QUIET in tracked_fds), its end parked in a small
+ *    "pending" map, and a close or re-ADD within the grace only bumps
+ *    per-process counters.  bpf_timer is refused in tracepoint programs
+ *    and iter/bpf_map_elem does not load on this kernel, so userspace
+ *    reads pending a few times per grace and takes (lookup_and_delete)
+ *    what stayed unwatched; the side whose delete succeeds owns an entry.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -91,6 +99,29 @@ const volatile __u32 targ_self_tgid = 0;	/* fdtrace never selects itself */
  * reused by other files, would not be).  0 or 1: every watch.
  */
 const volatile __u32 targ_sample = 0;
+
+/*
+ * --stream=summary: a watch cycle that ends within the grace (ADD, DEL,
+ * then close or ADD again) sends no record, only per-process counts
+ * (struct fdt_proc_val).  Set by the loader; 0: every record (full).
+ */
+const volatile __u32 targ_summary = 0;
+const volatile __u64 targ_grace_ns = 0;
+
+/*
+ * Summary mode: the fds whose watch ended and that are neither closed nor
+ * watched again yet (struct fdt_pending), with what their withheld DEL
+ * said.  On a healthy server it stays tiny.  Entries come at DEL and go
+ * at close or ADD, or userspace takes the ones older than the grace
+ * (bpf_map_lookup_and_delete_elem): whoever deletes an entry owns it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);	/* resized by the loader, as tracked_fds */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fdt_fd_key);
+	__type(value, struct fdt_pending);
+} pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
@@ -520,7 +551,16 @@ struct close_info {
 	__s32 fd;
 	__u32 flags;		/* FDT_CLOSEF_* */
 	struct fdt_file file;
+	__s32 epfd;		/* of the last ADD */
+	/*
+	 * Summary mode, what the close needs besides the record: 0 nothing,
+	 * CI_SKIP send no record (a quiet watch closed without the file
+	 * staying watched), CI_PENDING its watch ended: see pending_end().
+	 */
+	__u32 summary;
 };
+#define CI_SKIP		1
+#define CI_PENDING	2
 
 /*
  * What closing fd does.  cur is the file the fd names now (NULL when it
@@ -531,6 +571,8 @@ static __always_inline void close_info(int fd, struct file *cur, struct fdt_fd_v
 {
 	ci->fd = fd;
 	ci->flags = 0;
+	ci->epfd = v->epfd;
+	ci->summary = 0;
 	if (!cur) {
 		ci->file = v->id;
 		return;
@@ -567,10 +609,107 @@ static __always_inline void submit_close(__u64 pid_tgid, __u32 how,
 	r->fd = ci->fd;
 	r->how = how;
 	r->flags = ci->flags;
-	r->pad = 0;
+	r->epfd = ci->epfd;
 	r->file = ci->file;
 	rec_submit(r, sizeof(*r));
 }
+
+/*
+ * Summary mode: a withheld DEL is sent after all (its fd stayed unwatched
+ * past the grace), as the DEL record full mode would have sent.
+ */
+static __always_inline void emit_withheld_del(__u64 pid_tgid, int fd, const struct fdt_pending *p)
+{
+	struct fdt_rec_epoll_ctl *r;
+	__u32 size = p->flags & FDT_CTLF_SOCK ?
+		     sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id) :
+		     sizeof(struct fdt_rec_epoll_ctl);
+
+	r = rec_reserve(FDT_REC_EPOLL_CTL, size, pid_tgid);
+	if (!r)
+		return;
+	r->hdr.ts_ns = p->del_ts;
+	r->epfd = p->epfd;
+	r->fd = fd;
+	r->op = FDT_EPOLL_CTL_DEL;
+	r->events = 0;
+	r->ret = 0;
+	r->flags = p->flags;
+	r->file = p->file;
+	r->rd_seq = p->rd_seq;
+	r->wr_seq = p->wr_seq;
+	r->site = p->site;
+	if (p->flags & FDT_CTLF_SOCK)
+		__builtin_memcpy(r + 1, &p->sock, sizeof(p->sock));
+	rec_submit(r, size);
+}
+
+/*
+ * Summary mode: fd's unwatched time ends now (closed, or watched again
+ * if rewatch).  Returns true when that is a benign cycle, counted here
+ * and never sent; false when the caller sends what full mode sends (the
+ * withheld DEL went first if the grace was over).  Only the side whose
+ * delete succeeds acts on an entry: userspace may have taken it.
+ */
+static __always_inline bool pending_end(__u64 pid_tgid, int fd, bool rewatch)
+{
+	struct fdt_fd_key k = { .pid = pid_tgid >> 32, .fd = fd };
+	struct fdt_proc_val *pv;
+	struct fdt_pending *pp, p;
+
+	if (!targ_summary)
+		return false;
+	pp = bpf_map_lookup_elem(&pending, &k);
+	if (!pp)
+		return false;
+	p = *pp;
+	if (bpf_map_delete_elem(&pending, &k))
+		return false;	/* userspace has it: it sent the DEL */
+	if (bpf_ktime_get_ns() - p.del_ts > targ_grace_ns) {
+		emit_withheld_del(pid_tgid, fd, &p);
+		return false;
+	}
+	pv = traced(k.pid);
+	if (pv) {
+		__sync_fetch_and_add(&pv->k_ended, 1);
+		if (rewatch)
+			__sync_fetch_and_add(&pv->k_rewatched, 1);
+		else
+			__sync_fetch_and_add(&pv->k_closed, 1);
+	}
+	return true;
+}
+
+/* What summary mode does at the close of a tracked fd (close_info.summary). */
+static __always_inline void summary_close(struct fdt_fd_val *v, struct close_info *ci)
+{
+	if (!targ_summary || !(v->flags & FDT_FDF_QUIET))
+		return;
+	if (!v->watches)
+		ci->summary = CI_PENDING;
+	else if (!(ci->flags & FDT_CLOSEF_STILL_WATCHED))
+		ci->summary = CI_SKIP;
+	else
+		ci->flags |= FDT_CLOSEF_UNSEEN;	/* the engine must take the record's word */
+}
+
+/* Send the CLOSE record of ci unless summary mode keeps it. */
+static __always_inline void close_send(__u64 pid_tgid, __u32 how, const struct close_info *ci)
+{
+	if (ci->summary == CI_SKIP)
+		return;
+	if (ci->summary == CI_PENDING && pending_end(pid_tgid, ci->fd, false))
+		return;
+	submit_close(pid_tgid, how, ci);
+}
+
+/* Summary mode: where a DEL's pending entry is put together (too big for the stack) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fdt_pending);
+} pend_scratch SEC(".maps");
 
 /* Emit a CLOSE record for a tracked fd. */
 static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
@@ -579,7 +718,66 @@ static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
 	struct close_info ci;
 
 	close_info(fd, cur, v, &ci);
-	submit_close(pid_tgid, how, &ci);
+	summary_close(v, &ci);
+	close_send(pid_tgid, how, &ci);
+}
+
+/*
+ * Summary mode: the withheld ADD of a quiet watch, sent when the engine
+ * must follow the fd after all (see reveal_watches()).
+ */
+static __always_inline void emit_withheld_add(__u64 pid_tgid, int fd, const struct fdt_fd_val *v)
+{
+	struct fdt_rec_epoll_ctl *r;
+
+	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
+	if (!r)
+		return;
+	r->epfd = v->epfd;
+	r->fd = fd;
+	r->op = FDT_EPOLL_CTL_ADD;
+	r->events = 0;
+	r->ret = 0;
+	r->flags = 0;
+	r->file = v->id;
+	r->rd_seq = 0;
+	r->wr_seq = 0;
+	r->site = v->add_site;
+	rec_submit(r, sizeof(*r));
+}
+
+struct reveal_ctx {
+	__u64 pid_tgid;
+	__s32 epfd;
+};
+
+static long reveal_one(__u32 i, struct reveal_ctx *c)
+{
+	struct fdt_fd_key k = { .pid = c->pid_tgid >> 32, .fd = i };
+	struct fdt_fd_val *v = bpf_map_lookup_elem(&tracked_fds, &k);
+
+	if (!v || !(v->flags & FDT_FDF_QUIET) || !v->watches || v->epfd != c->epfd)
+		return 0;
+	emit_withheld_add(c->pid_tgid, i, v);
+	v->flags &= ~FDT_FDF_QUIET;
+	return 0;
+}
+
+/*
+ * Summary mode: epoll fd epfd is being closed.  Closing an instance ends
+ * its watches with no DEL, and the engine learns which fds it watched
+ * only from their ADDs: send the withheld ADDs of its quiet watches first
+ * (a quiet fd is in one instance at most), and follow those fds in full
+ * from now on.  Epoll fds are rarely closed: a walk up to max_fd.
+ */
+static __always_inline void reveal_watches(__u64 pid_tgid, int epfd)
+{
+	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
+	struct reveal_ctx c = { .pid_tgid = pid_tgid, .epfd = epfd };
+
+	if (!targ_summary || !pv || pv->max_fd < 0)
+		return;
+	bpf_loop(pv->max_fd + 1, reveal_one, &c, 0);
 }
 
 /* Close tracked fd of the current process, if it is tracked. */
@@ -591,6 +789,12 @@ static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 	v = bpf_map_lookup_elem(&tracked_fds, &k);
 	if (!v)
 		return;
+	if (targ_summary && v->id.ftype == FDT_FT_EPOLL) {
+		reveal_watches(pid_tgid, fd);
+		v = bpf_map_lookup_elem(&tracked_fds, &k);
+		if (!v)
+			return;
+	}
 	/* Unwatched (the leak case): what epoll saw is all the record needs. */
 	emit_close(pid_tgid, fd, how,
 		   v->watches ? fd_file((struct task_struct *)bpf_get_current_task(), fd) : NULL,
@@ -610,6 +814,7 @@ static __always_inline void track_epfd(struct fdt_proc_val *pv, __u32 pid, int e
 	struct fdt_fd_val v = {
 		.id.ftype = FDT_FT_EPOLL,
 		.watches = 1,	/* read the file at close: shared or not */
+		.epfd = -1,
 	};
 
 	if (!bpf_map_update_elem(&tracked_fds, &k, &v, BPF_NOEXIST))
@@ -634,8 +839,10 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	struct fdt_file id;
 	struct file *f;
 	struct sock *sk;
-	bool known;
-	__u32 op, flags = 0, size;
+	struct fdt_fd_val *quiet_del = NULL;
+	bool known, quiet = false, pending_old = false;
+	__u64 site = 0;
+	__u32 op, flags = 0, size, zero = 0;
 	int epfd, fd, ret = ctx->ret;
 
 	k.pid = pid_tgid >> 32;
@@ -675,6 +882,10 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	else
 		file_id(f, &id);
 
+	/* summary mode: the call site of an ADD is kept with the fd */
+	if (targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
+		bpf_probe_read_user(&site, sizeof(site), (void *)PT_REGS_SP_CORE(regs));
+
 	/*
 	 * Any successful op makes the fd tracked, DEL included: a watch that
 	 * began before we attached still needs its close seen.  Tracked
@@ -685,16 +896,66 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 			/* DEL of the file we track: in place, no map update */
 			if (op == FDT_EPOLL_CTL_DEL && v->watches)
 				v->watches--;
+			/* summary mode: a quiet watch's end waits in pending */
+			if (op == FDT_EPOLL_CTL_DEL && targ_summary && (v->flags & FDT_FDF_QUIET)) {
+				if (v->watches)
+					return 0;	/* another instance still watches it */
+				quiet_del = v;
+			}
 		} else {
+			bool same = v && v->file == (__u64)f;
+			__u32 pw = same ? v->watches : 0, pf = same ? v->flags : 0;
+
 			nv.file = (__u64)f;
 			nv.id = id;
 			nv.watches = op == FDT_EPOLL_CTL_DEL ? 0 : 1;
-			if (op == FDT_EPOLL_CTL_ADD && v && v->file == (__u64)f)
-				nv.watches += v->watches;	/* another epoll instance */
+			if (op == FDT_EPOLL_CTL_ADD && same)
+				nv.watches += pw;	/* another epoll instance */
+			nv.epfd = op == FDT_EPOLL_CTL_ADD ? epfd : (v ? v->epfd : -1);
+			nv.flags = 0;
 			nv.pad = 0;
+			nv.add_site = op == FDT_EPOLL_CTL_ADD ? site : (v ? v->add_site : 0);
+			if (targ_summary && op == FDT_EPOLL_CTL_ADD) {
+				if (!v) {
+					/* a new watch: nobody needs to hear of it yet */
+					nv.flags = FDT_FDF_QUIET;
+					quiet = true;
+				} else if (same && (pf & FDT_FDF_QUIET)) {
+					if (pw) {
+						/*
+						 * One more instance: the engine follows it in
+						 * full from now on (an instance closed under
+						 * its watches ends them without a DEL).
+						 */
+						emit_withheld_add(pid_tgid, fd, v);
+					} else if (pending_end(pid_tgid, fd, true)) {
+						/* watched again within the grace */
+						nv.flags = FDT_FDF_QUIET;
+						quiet = true;
+					}
+				}
+			}
+			/*
+			 * Another file under the number: the old one went by a
+			 * path not seen.  Its withheld DEL goes first, as full
+			 * mode would have sent it.
+			 */
+			if (targ_summary && v && !same)
+				pending_old = true;
+			if (pending_old) {
+				struct fdt_pending *pp = bpf_map_lookup_elem(&pending, &k);
+				struct fdt_pending old;
+
+				if (pp) {
+					old = *pp;
+					if (!bpf_map_delete_elem(&pending, &k))
+						emit_withheld_del(pid_tgid, fd, &old);
+				}
+			}
 			if (bpf_map_update_elem(&tracked_fds, &k, &nv, BPF_ANY)) {
 				stat_inc(FDT_STAT_TRACK_FULL);
 				flags = FDT_CTLF_UNTRACKED;
+				quiet = false;
 			} else {
 				note_fd(pv, fd);
 			}
@@ -702,10 +963,42 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		if (op == FDT_EPOLL_CTL_ADD)
 			track_epfd(pv, k.pid, epfd);
 	}
+	if (quiet)
+		return 0;
 
 	/* a DEL of a socket carries where it went, read now */
 	sk = op == FDT_EPOLL_CTL_DEL && ret == 0 && id.ftype == FDT_FT_SOCKET && f ?
 	     file_sock(f) : NULL;
+
+	if (quiet_del) {
+		struct fdt_pending *p = bpf_map_lookup_elem(&pend_scratch, &zero);
+
+		if (p) {
+			p->del_ts = bpf_ktime_get_ns();
+			p->site = site;
+			p->add_site = quiet_del->add_site;
+			p->epfd = epfd;
+			p->flags = 0;
+			p->rd_seq = 0;
+			p->wr_seq = 0;
+			p->file = id;
+			p->pad = 0;
+			if (sk) {
+				if (sock_is_tcp(sk)) {
+					p->flags |= FDT_CTLF_TCP;
+					p->rd_seq = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+					p->wr_seq = BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
+				}
+				p->flags |= FDT_CTLF_SOCK;
+				sock_id(sk, &p->sock);
+			}
+			if (!bpf_map_update_elem(&pending, &k, p, BPF_ANY))
+				return 0;
+		}
+		/* no room to wait: the record goes now, and the engine knows the fd */
+		quiet_del->flags &= ~FDT_FDF_QUIET;
+	}
+
 	size = sk ? sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id) :
 		    sizeof(struct fdt_rec_epoll_ctl);
 	r = rec_reserve(FDT_REC_EPOLL_CTL, size, pid_tgid);
@@ -717,8 +1010,8 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		r->ret = ret;
 		r->rd_seq = 0;
 		r->wr_seq = 0;
-		r->site = 0;
-		if (ret == 0 && op != FDT_EPOLL_CTL_MOD)
+		r->site = site;
+		if (!targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
 			bpf_probe_read_user(&r->site, sizeof(r->site),
 					    (void *)PT_REGS_SP_CORE(regs));
 		if (sk) {
@@ -787,9 +1080,10 @@ static __always_inline void dup_enter(struct trace_event_raw_sys_enter *ctx)
 	if (!fd_file(task, oldfd))
 		return;	/* EBADF: newfd is left alone */
 	close_info(newfd, v->watches ? fd_file(task, newfd) : NULL, v, &ci);
+	summary_close(v, &ci);
 	if (bpf_map_update_elem(&dup_pending, &tid, &ci, BPF_ANY)) {
 		/* no room to wait for the result: decide at entry */
-		submit_close(pid_tgid, FDT_CLOSE_DUP2, &ci);
+		close_send(pid_tgid, FDT_CLOSE_DUP2, &ci);
 		bpf_map_delete_elem(&tracked_fds, &k);
 	}
 }
@@ -806,7 +1100,7 @@ static __always_inline void dup_exit(struct trace_event_raw_sys_exit *ctx)
 		return;
 	k.fd = ci->fd;
 	if (ctx->ret == ci->fd) {
-		submit_close(pid_tgid, FDT_CLOSE_DUP2, ci);
+		close_send(pid_tgid, FDT_CLOSE_DUP2, ci);
 		bpf_map_delete_elem(&tracked_fds, &k);
 	}
 	bpf_map_delete_elem(&dup_pending, &tid);
@@ -937,7 +1231,12 @@ static long close_one(__u32 i, struct range_ctx *c)
 		cur = NULL;
 		break;
 	default:
-		/* exit: userspace resolves every fd from the EXIT record */
+		/*
+		 * exit: userspace resolves every fd from the EXIT record; a
+		 * withheld DEL is counted, or sent if its grace is over.
+		 */
+		if (targ_summary && (v->flags & FDT_FDF_QUIET) && !v->watches)
+			pending_end(c->pid_tgid, k.fd, false);
 		bpf_map_delete_elem(&tracked_fds, &k);
 		return 0;
 	}
@@ -1012,6 +1311,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	r->child_pid = 0;
 	r->exit_code = 0;
 	r->lost = 0;
+	r->k_ended = r->k_closed = r->k_rewatched = 0;
 	rec_submit(r, sizeof(*r));
 	return 0;
 }
@@ -1042,6 +1342,9 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 		r->child_pid = 0;
 		r->exit_code = BPF_CORE_READ(task, exit_code);
 		r->lost = pv->lost;
+		r->k_ended = pv->k_ended;
+		r->k_closed = pv->k_closed;
+		r->k_rewatched = pv->k_rewatched;
 		rec_submit(r, sizeof(*r));
 	}
 	/* last: rec_reserve() counts a lost record against the process */
@@ -1082,6 +1385,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	r->child_pid = ctgid;
 	r->exit_code = 0;
 	r->lost = 0;
+	r->k_ended = r->k_closed = r->k_rewatched = 0;
 	rec_submit(r, sizeof(*r));
 	return 0;
 }

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #endif
 
-#define FDT_ABI_VERSION		4
+#define FDT_ABI_VERSION		5
 #define FDT_COMM_LEN		16
 
 /* Fleet selection (rodata targ_select), shared with the loader */
@@ -68,6 +68,7 @@
 /* fdt_rec_close.flags */
 #define FDT_CLOSEF_STILL_WATCHED 0x1	/* file still on an epoll list after close */
 #define FDT_CLOSEF_SHARED	0x2	/* other references to the file remain */
+#define FDT_CLOSEF_UNSEEN	0x4	/* --stream=summary: no record of the watch was sent */
 
 /* fdt_verify.verdict: what the verify_files iterator found */
 #define FDT_VERIFY_SAME		1	/* fd still names the file epoll saw, unwatched */
@@ -151,7 +152,7 @@ struct fdt_rec_close {
 	__s32 fd;
 	__u32 how;		/* FDT_CLOSE_* */
 	__u32 flags;		/* FDT_CLOSEF_* */
-	__u32 pad;
+	__s32 epfd;		/* epoll fd of the fd's last ADD, -1 if unknown (ABI 4: 0) */
 	struct fdt_file file;	/* what fd named just before it was closed */
 };
 
@@ -161,7 +162,16 @@ struct fdt_rec_proc {
 	__u32 child_pid;	/* FORK: the new process; else 0 */
 	__s32 exit_code;	/* EXIT: wait status as in task->exit_code */
 	__u64 lost;		/* EXIT: records of the process lost before this one */
+	/*
+	 * EXIT, ABI 5 (--stream=summary): watch cycles the kernel kept to
+	 * itself, ended within the grace (struct fdt_proc_val).  Records of
+	 * ABI 4 end before k_ended: FDT_REC_PROC_V4_SIZE.
+	 */
+	__u64 k_ended;
+	__u64 k_closed;
+	__u64 k_rewatched;
 };
+#define FDT_REC_PROC_V4_SIZE	56
 
 /* FDT_REC_WATCH_SEED: synthesised by userspace from /proc at attach */
 struct fdt_rec_watch_seed {
@@ -196,6 +206,32 @@ struct fdt_fd_val {
 	 * needs no look at the fd table.
 	 */
 	__u32 watches;
+	__s32 epfd;		/* epoll fd of the last ADD (-1: unknown) */
+	__u32 flags;		/* FDT_FDF_* */
+	__u32 pad;
+	__u64 add_site;		/* --stream=summary: the last ADD's call site */
+};
+
+/* fdt_fd_val.flags */
+#define FDT_FDF_QUIET		0x1	/* summary mode: no record of this watch was sent */
+
+/*
+ * --stream=summary: "pending" map value, keyed by struct fdt_fd_key: an
+ * fd whose last watch ended (DEL) and that was neither closed nor
+ * watched again yet, with everything the withheld DEL record would have
+ * said.  Whoever deletes the entry (kernel at close/ADD, userspace once
+ * the grace is over) owns it.
+ */
+struct fdt_pending {
+	__u64 del_ts;		/* the DEL's bpf_ktime_get_ns() */
+	__u64 site;		/* the DEL's call site */
+	__u64 add_site;		/* the last ADD's call site */
+	__s32 epfd;
+	__u32 flags;		/* FDT_CTLF_TCP, FDT_CTLF_SOCK */
+	__u32 rd_seq;
+	__u32 wr_seq;
+	struct fdt_file file;
+	struct fdt_sock_id sock;	/* FDT_CTLF_SOCK */
 	__u32 pad;
 };
 
@@ -208,6 +244,14 @@ struct fdt_proc_val {
 	 */
 	__s64 max_fd;		/* 64-bit: cmpxchg needs it below BPF ISA v3 */
 	__u64 lost;		/* records of this process lost (ring buffer full) */
+	/*
+	 * --stream=summary: watch cycles that ended within the grace and
+	 * were never sent (the EXIT record carries them): watches ended,
+	 * of which closed, of which watched again.
+	 */
+	__u64 k_ended;
+	__u64 k_closed;
+	__u64 k_rewatched;
 };
 
 /* fdt_verify.sock_flags */
@@ -240,22 +284,24 @@ static inline __u32 fdt_rec_min_size(__u32 type)
 	case FDT_REC_CLOSE:		return sizeof(struct fdt_rec_close);
 	case FDT_REC_EXEC:
 	case FDT_REC_EXIT:
-	case FDT_REC_FORK:		return sizeof(struct fdt_rec_proc);
+	case FDT_REC_FORK:		return FDT_REC_PROC_V4_SIZE;	/* ABI 4 ends before the counts */
 	case FDT_REC_WATCH_SEED:	return sizeof(struct fdt_rec_watch_seed);
 	default:			return 0;
 	}
 }
 
 _Static_assert(sizeof(struct fdt_fd_key) == 8, "fdt_fd_key layout");
-_Static_assert(sizeof(struct fdt_proc_val) == 16, "fdt_proc_val layout");
+_Static_assert(sizeof(struct fdt_proc_val) == 40, "fdt_proc_val layout");
 _Static_assert(sizeof(struct fdt_verify) == 32, "fdt_verify layout");
-_Static_assert(sizeof(struct fdt_fd_val) == 32, "fdt_fd_val layout");
+_Static_assert(sizeof(struct fdt_fd_val) == 48, "fdt_fd_val layout");
 _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
 _Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
 _Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 96, "fdt_rec_epoll_ctl layout");
 _Static_assert(sizeof(struct fdt_rec_close) == 72, "fdt_rec_close layout");
 _Static_assert(sizeof(struct fdt_sock_id) == 108, "fdt_sock_id layout");
-_Static_assert(sizeof(struct fdt_rec_proc) == 56, "fdt_rec_proc layout");
+_Static_assert(sizeof(struct fdt_rec_proc) == 80, "fdt_rec_proc layout");
+_Static_assert(__builtin_offsetof(struct fdt_rec_proc, k_ended) == FDT_REC_PROC_V4_SIZE, "fdt_rec_proc v4 prefix");
+_Static_assert(sizeof(struct fdt_pending) == 168, "fdt_pending layout");
 _Static_assert(sizeof(struct fdt_rec_watch_seed) == 72, "fdt_rec_watch_seed layout");
 
 #endif /* __FDTRACE_H */

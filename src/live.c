@@ -506,13 +506,63 @@ static void check_full(struct session *s)
 	}
 }
 
-static void proc_lost(void *ctx, __u32 pid, __u64 lost)
+static void proc_lost(void *ctx, __u32 pid, __u64 lost, const struct tracer_kcounts *kc)
 {
 	struct session *s = ctx;
+	char comm[FDT_COMM_LEN] = "?";
 
 	if (s->rec)
 		rec_check(s, recorder__proc_lost(s->rec, clock__mono_ns(), pid, lost));
 	matcher__set_proc_lost(s->matcher, pid, lost);
+	/*
+	 * --stream=summary: the watch cycles the kernel kept to itself.
+	 * Only asked for at the end (a recording needs the full stream, so
+	 * there is none to write them to).
+	 */
+	if (s->env->stream_summary && kc && (kc->ended || kc->closed || kc->rewatched)) {
+		procfs__comm(pid, comm, sizeof(comm));
+		matcher__kernel_counts(s->matcher, pid, comm, kc->ended, kc->closed,
+				       kc->rewatched, clock__mono_ns());
+	}
+}
+
+/*
+ * --stream=summary: an fd whose watch ended long enough ago was taken
+ * from the kernel's pending map; its withheld records are fed as the
+ * ring buffer would have delivered them.
+ */
+static void on_pending(void *ctx, const void *rec, size_t size)
+{
+	struct session *s = ctx;
+	union {
+		struct fdt_rec_epoll_ctl r;
+		char buf[sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id)];
+	} copy;
+
+	if (size > sizeof(copy))
+		return;
+	memcpy(&copy, rec, size);
+	strcpy(copy.r.hdr.comm, "?");
+	procfs__comm(copy.r.hdr.pid, copy.r.hdr.comm, sizeof(copy.r.hdr.comm));
+	session_feed(s, &copy, size);
+}
+
+/* fds taken from the pending map in one tick at most */
+#define PENDING_BATCH	4096
+
+/* Summary mode: take what stayed unwatched past the grace before it is judged. */
+static void take_pending(struct session *s, __u64 now, bool all)
+{
+	__u64 before = all ? UINT64_MAX : now - TICK_SLACK_NS - s->env->grace_ns;
+
+	if (!s->env->stream_summary)
+		return;
+	if (!all && now < TICK_SLACK_NS + s->env->grace_ns)
+		return;
+	/* at the end, all of them: the engine counts the ones not due too */
+	while (tracer__take_pending(s->tracer, before, PENDING_BATCH, on_pending, s) ==
+	       PENDING_BATCH && all)
+		;
 }
 
 /*
@@ -625,6 +675,7 @@ static int run(struct session *s)
 			session_drop_pid(s, command__pid(s->cmd), now);
 			tracer__untrace_pid(s->tracer, command__pid(s->cmd));
 		}
+		take_pending(s, now, false);
 		session_tick(s, now - TICK_SLACK_NS);
 		sample_fds(s, FDS_INTERVAL_NS);
 		check_lost(s, now);
@@ -932,6 +983,8 @@ static int start_tracing(struct session *s, const sigset_t *blocked)
 		.comms = s->env->comms,
 		.nr_comms = s->env->nr_comms,
 		.sample = s->env->sample,
+		.summary = s->env->stream_summary,
+		.grace_ns = s->env->grace_ns,
 	};
 	char errbuf[256];
 	int err = 0;
@@ -990,6 +1043,7 @@ static void finish_tracing(struct session *s)
 	/* the summaries' open fds as they are now */
 	sample_fds(s, 0);
 	now = clock__mono_ns();
+	take_pending(s, now, true);
 	session_tick(s, now);
 	check_lost(s, now);
 	check_full(s);

@@ -842,8 +842,18 @@ static int on_close(struct matcher *m, const struct fdt_rec_close *r)
 	 * EXIT record and would bring it back forever.  A close of an fd
 	 * we never tracked carries nothing to match anyway.
 	 */
-	if (pidx == NONE)
-		return 0;
+	if (pidx == NONE) {
+		/*
+		 * --stream=summary sends no record of a watch until it ends:
+		 * a close that leaves the file watched is the first the engine
+		 * hears of the process.
+		 */
+		if (!(r->flags & FDT_CLOSEF_UNSEEN) || !(r->flags & FDT_CLOSEF_STILL_WATCHED))
+			return 0;
+		pidx = proc_get(m, &r->hdr, false);
+		if (pidx == NONE)
+			return -ENOMEM;
+	}
 	p = &m->procs[pidx];
 	set_comm(p, r->hdr.comm);
 	/*
@@ -854,8 +864,21 @@ static int on_close(struct matcher *m, const struct fdt_rec_close *r)
 	    r->how != FDT_CLOSE_EXEC && r->how != FDT_CLOSE_EXIT)
 		epoll_closed(m, pidx, r->fd, r->hdr.ts_ns);
 	slot = fd_find(p, r->fd);
-	if (slot == NONE)
+	if (slot == NONE) {
+		/*
+		 * A watch the engine never heard of (summary mode sends none
+		 * until it ends): the record says what it needs.
+		 */
+		if ((r->flags & FDT_CLOSEF_UNSEEN) && (r->flags & FDT_CLOSEF_STILL_WATCHED)) {
+			p->st.closed_while_watched++;
+			report_init(&rep, REPORT_CLOSED_WHILE_WATCHED, p, r->hdr.ts_ns);
+			rep.fd = r->fd;
+			rep.epfd = r->epfd;
+			rep.file = r->file;
+			emit(m, &rep);
+		}
 		return 0;
+	}
 	e = fd_at(p, slot);
 	if (file_differs(&e->file, &r->file)) {
 		forget_stale(m, pidx, slot, r->hdr.ts_ns);
@@ -921,13 +944,30 @@ static void exit_resolve_leaks(struct matcher *m, __u32 pidx, __u64 ts)
 	free(v);
 }
 
+/* Watch cycles the kernel counted and never sent (--stream=summary). */
+static void add_kernel_counts(struct matcher *m, __u32 pidx, __u64 ended, __u64 closed,
+			      __u64 rewatched)
+{
+	struct proc *p = &m->procs[pidx];
+
+	p->st.watches_ended += ended;
+	p->st.closed += closed;
+	p->st.rewatched += rewatched;
+	m->tot.watches_ended += ended;
+}
+
 static int on_proc_exit(struct matcher *m, const struct fdt_rec_proc *r)
 {
 	__u32 pidx = proc_find(m, r->hdr.pid), i, cap;
+	bool kc = r->k_ended || r->k_closed || r->k_rewatched;
 	struct proc *p;
 
+	/* summary mode: a process may have sent nothing but this */
+	if (kc)
+		pidx = proc_get(m, &r->hdr, false);
 	if (pidx == NONE)
-		return 0;
+		return kc ? -ENOMEM : 0;
+	add_kernel_counts(m, pidx, r->k_ended, r->k_closed, r->k_rewatched);
 	p = &m->procs[pidx];
 	set_comm(p, r->hdr.comm);
 	if (r->lost > p->st.lost)
@@ -982,6 +1022,30 @@ static int on_watch_seed(struct matcher *m, const struct fdt_rec_watch_seed *r)
 
 /* ---- API ---- */
 
+int matcher__kernel_counts(struct matcher *m, __u32 pid, const char *comm, __u64 ended,
+			   __u64 closed, __u64 rewatched, __u64 now_ns)
+{
+	struct fdt_rec_hdr h = { .pid = pid, .ts_ns = now_ns };
+	__u32 pidx;
+
+	if (!m)
+		return -EINVAL;
+	if (!ended && !closed && !rewatched)
+		return 0;
+	pidx = proc_find(m, pid);
+	if (pidx == NONE || m->procs[pidx].quiet) {
+		if (comm)
+			strncpy(h.comm, comm, FDT_COMM_LEN - 1);
+		else if (pidx != NONE)
+			memcpy(h.comm, m->procs[pidx].comm, FDT_COMM_LEN);
+		pidx = proc_get(m, &h, false);
+		if (pidx == NONE)
+			return -ENOMEM;
+	}
+	add_kernel_counts(m, pidx, ended, closed, rewatched);
+	return 0;
+}
+
 struct matcher *matcher__new(const struct matcher_opts *opts)
 {
 	struct matcher *m;
@@ -1026,7 +1090,9 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 	/* unknown types are bad; longer is fine: a later ABI may append fields */
 	if (!need || size < need)
 		goto bad;
-	memcpy(&r, data, need);
+	/* fields a shorter (older) record lacks read as 0 */
+	memset(&r, 0, sizeof(r));
+	memcpy(&r, data, size < sizeof(r) ? size : sizeof(r));
 	m->tot.records++;
 
 	switch (r.hdr.type) {

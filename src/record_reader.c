@@ -230,9 +230,9 @@ static const struct {
 } types[] = {
 	{ FDT_REC_EPOLL_CTL,	sizeof(struct fdt_rec_epoll_ctl),	false },
 	{ FDT_REC_CLOSE,	sizeof(struct fdt_rec_close),		false },
-	{ FDT_REC_EXEC,		sizeof(struct fdt_rec_proc),		false },
-	{ FDT_REC_EXIT,		sizeof(struct fdt_rec_proc),		false },
-	{ FDT_REC_FORK,		sizeof(struct fdt_rec_proc),		false },
+	{ FDT_REC_EXEC,		FDT_REC_PROC_V4_SIZE,		false },	/* ABI 4: shorter */
+	{ FDT_REC_EXIT,		FDT_REC_PROC_V4_SIZE,		false },	/* ABI 4: shorter */
+	{ FDT_REC_FORK,		FDT_REC_PROC_V4_SIZE,		false },	/* ABI 4: shorter */
 	{ FDT_REC_WATCH_SEED,	sizeof(struct fdt_rec_watch_seed),	false },
 	{ RECORD_TICK,		sizeof(struct record_tick),		true },
 	{ RECORD_VERIFY,	sizeof(struct record_verify),		true },

@@ -158,6 +158,9 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 				 opts->max_tracked_fds);
 	bpf_map__set_max_entries(t->skel->maps.traced_pids,
 				 opts->max_pids);
+	bpf_map__set_max_entries(t->skel->maps.pending, opts->max_tracked_fds);
+	t->skel->rodata->targ_summary = opts->summary;
+	t->skel->rodata->targ_grace_ns = opts->grace_ns;
 	t->skel->rodata->targ_pidns_ino = opts->pidns_ino;
 	t->skel->rodata->targ_select = (opts->select_all ? FDT_SELECT_ALL : 0) |
 				       (opts->nr_cgroups ? FDT_SELECT_CGROUP : 0) |
@@ -221,7 +224,7 @@ int tracer__proc_lost(struct tracer *t, __u32 pid, __u64 *lost)
 int tracer__track_fd(struct tracer *t, __u32 pid, int fd, const struct fdt_file *file)
 {
 	struct fdt_fd_key k = { .pid = pid, .fd = fd };
-	struct fdt_fd_val v = { .file = 0, .id = *file, .watches = 1 };
+	struct fdt_fd_val v = { .file = 0, .id = *file, .watches = 1, .epfd = -1 };
 
 	struct fdt_proc_val pv;
 
@@ -362,10 +365,82 @@ int tracer__procs(struct tracer *t, tracer_proc_fn fn, void *ctx)
 	while (!bpf_map__get_next_key(map, prev, &next, sizeof(next))) {
 		key = next;
 		prev = &key;
-		if (!bpf_map__lookup_elem(map, &key, sizeof(key), &v, sizeof(v), 0))
-			fn(ctx, key, v.lost);
+		if (!bpf_map__lookup_elem(map, &key, sizeof(key), &v, sizeof(v), 0)) {
+			struct tracer_kcounts kc = {
+				.ended = v.k_ended,
+				.closed = v.k_closed,
+				.rewatched = v.k_rewatched,
+			};
+
+			fn(ctx, key, v.lost, &kc);
+		}
 	}
 	return errno == ENOENT ? 0 : -errno;
+}
+
+int tracer__take_pending(struct tracer *t, __u64 before_ns, size_t max,
+			 tracer_del_fn fn, void *ctx)
+{
+	struct bpf_map *map = t->skel->maps.pending;
+	struct {
+		struct fdt_rec_epoll_ctl r;
+		struct fdt_sock_id sock;
+	} rec;
+	struct fdt_fd_key key, next, *keys;
+	struct fdt_pending v;
+	size_t n = 0, taken = 0;
+	void *prev = NULL;
+
+	keys = malloc(max * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	/*
+	 * Keys first, then the deletes: deleting the key get_next_key
+	 * stands on would start the walk over.
+	 */
+	while (n < max && !bpf_map__get_next_key(map, prev, &next, sizeof(next))) {
+		key = next;
+		prev = &key;
+		if (!bpf_map__lookup_elem(map, &key, sizeof(key), &v, sizeof(v), 0) &&
+		    v.del_ts < before_ns)
+			keys[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* the kernel may have taken it since (a close, an ADD): then it is its own */
+		if (bpf_map_lookup_and_delete_elem(bpf_map__fd(map), &keys[i], &v))
+			continue;
+		memset(&rec, 0, sizeof(rec));
+		rec.r.hdr.type = FDT_REC_EPOLL_CTL;
+		rec.r.hdr.size = sizeof(rec.r);
+		rec.r.hdr.ts_ns = v.del_ts;
+		rec.r.hdr.pid = keys[i].pid;
+		rec.r.hdr.tid = keys[i].pid;
+		rec.r.epfd = v.epfd;
+		rec.r.fd = keys[i].fd;
+		/*
+		 * The watch's ADD was withheld too: it goes first, for the
+		 * call site a report names (and it counts nothing).
+		 */
+		rec.r.op = FDT_EPOLL_CTL_ADD;
+		rec.r.file = v.file;
+		rec.r.site = v.add_site;
+		fn(ctx, &rec, rec.r.hdr.size);
+		rec.r.hdr.size = v.flags & FDT_CTLF_SOCK ? sizeof(rec.r) + sizeof(rec.sock) :
+							sizeof(rec.r);
+		rec.r.op = FDT_EPOLL_CTL_DEL;
+		rec.r.ret = 0;
+		rec.r.flags = v.flags;
+		rec.r.file = v.file;
+		rec.r.rd_seq = v.rd_seq;
+		rec.r.wr_seq = v.wr_seq;
+		rec.r.site = v.site;
+		if (v.flags & FDT_CTLF_SOCK)
+			rec.sock = v.sock;
+		fn(ctx, &rec, rec.r.hdr.size);
+		taken++;
+	}
+	free(keys);
+	return taken;
 }
 
 void tracer__untrace_pid(struct tracer *t, __u32 pid)

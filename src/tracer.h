@@ -44,6 +44,12 @@ struct tracer_opts {
 	const char *const *comms;
 	size_t nr_comms;
 	__u32 sample;		/* track 1 in sample watches; 0 or 1: all */
+	/*
+	 * --stream=summary: watch cycles that end within grace_ns send no
+	 * record; see tracer__take_pending().
+	 */
+	bool summary;
+	__u64 grace_ns;
 };
 
 struct tracer;
@@ -80,11 +86,26 @@ enum tracer_verdict {
  */
 int tracer__verify(struct tracer *t, __u32 pid, const __s32 *fds,
 		   enum tracer_verdict *verdicts, struct fdt_verify *socks, size_t n);
-typedef void (*tracer_proc_fn)(void *ctx, __u32 pid, __u64 lost);
+/* kc: the watch cycles the kernel counted without records (summary mode) */
+struct tracer_kcounts {
+	__u64 ended, closed, rewatched;
+};
+typedef void (*tracer_proc_fn)(void *ctx, __u32 pid, __u64 lost,
+			       const struct tracer_kcounts *kc);
 /* Every traced process with the records of it lost so far. 0 or -errno. */
 int tracer__procs(struct tracer *t, tracer_proc_fn fn, void *ctx);
 /* Records of pid lost so far (ring buffer full). 0 or -errno. */
 int tracer__proc_lost(struct tracer *t, __u32 pid, __u64 *lost);
+/*
+ * Summary mode: take (delete) up to max fds whose watch ended before
+ * before_ns and that are still neither closed nor watched again; for each
+ * one taken, fn gets the DEL record the kernel withheld (as the ring
+ * buffer would have delivered it; comm left empty).  Returns how many
+ * were taken, or -errno.
+ */
+typedef void (*tracer_del_fn)(void *ctx, const void *rec, size_t size);
+int tracer__take_pending(struct tracer *t, __u64 before_ns, size_t max,
+			 tracer_del_fn fn, void *ctx);
 /* Attach every program; mounts tracefs if it is missing. */
 int tracer__attach(struct tracer *t, char *errbuf, size_t errlen);
 /*

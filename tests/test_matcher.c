@@ -616,6 +616,66 @@ static bool test_exit_within_grace(void)
 	       EXPECT_TOTALS(.processes = 1, .watches_ended = 1);
 }
 
+/* --stream=summary: an EXIT record carries the cycles the kernel kept to itself */
+static bool test_summary_exit_counts(void)
+{
+	struct rec r = rec_exit(100, 500 * MS);
+
+	r.proc.k_ended = 5;
+	r.proc.k_closed = 3;
+	r.proc.k_rewatched = 2;
+	/* a process that sent nothing else still gets its summary */
+	if (!FEED(r) || !EXPECT_REPORTS(W_SUM(100)) ||
+	    !EXPECT_STATS(100, .watches_ended = 5, .closed = 3, .rewatched = 2))
+		return false;
+	finish(SEC);
+	return EXPECT_TOTALS(.processes = 1, .watches_ended = 5);
+}
+
+/* An ABI 4 EXIT record (before the counts) is still read */
+static bool test_exit_abi4(void)
+{
+	struct rec r = rec_exit(100, 500 * MS);
+
+	r.size = r.hdr.size = FDT_REC_PROC_V4_SIZE;
+	r.proc.k_ended = 7;	/* past its end: never read */
+	if (!FEED(rec_add(100, 7, 3, 0, 11), rec_del(100, 7, 3, 100 * MS, 11), r))
+		return false;
+	return EXPECT_REPORTS(W_SUM(100)) &&
+	       EXPECT_STATS(100, .watches_ended = 1, .closed = 1);
+}
+
+/* At the end, the live processes' kernel counts */
+static bool test_summary_kernel_counts(void)
+{
+	if (!FEED(rec_add(100, 7, 3, 0, 11), rec_del(100, 7, 3, 100 * MS, 11)) ||
+	    matcher__kernel_counts(T.m, 100, "srv", 4, 3, 1, SEC) ||
+	    matcher__kernel_counts(T.m, 200, "other", 2, 2, 0, SEC) ||
+	    matcher__kernel_counts(T.m, 300, "none", 0, 0, 0, SEC))
+		return false;
+	finish(SEC / 2);
+	return EXPECT_STATS(100, .watches_ended = 5, .closed = 3, .rewatched = 1) &&
+	       EXPECT_STATS(200, .watches_ended = 2, .closed = 2) &&
+	       !find_report(REPORT_SUMMARY, 300, -1) &&
+	       EXPECT_TOTALS(.processes = 2, .watches_ended = 7);
+}
+
+/* summary mode: a close that leaves a watch the engine never saw */
+static bool test_summary_cww_unknown_fd(void)
+{
+	struct rec r = rec_close_flags(100, 7, FDT_CLOSE_CLOSE, 100 * MS, 11,
+				       FDT_CLOSEF_SHARED | FDT_CLOSEF_STILL_WATCHED |
+				       FDT_CLOSEF_UNSEEN);
+
+	r.close.epfd = 3;
+	if (!FEED(r) || !EXPECT_REPORTS(W_CWW(100, 7)) ||
+	    !ASSERT_EQ(T.v[0].r.epfd, 3, "epfd from the record") ||
+	    !ASSERT_EQ(T.v[0].r.file.ino, 11, "inode from the record"))
+		return false;
+	finish(SEC);
+	return EXPECT_STATS(100, .closed_while_watched = 1);
+}
+
 static bool test_exit_with_open_leaks(void)
 {
 	if (!FEED(rec_add(100, 7, 3, 0, 11),
@@ -1231,7 +1291,11 @@ static bool test_bad_records(void)
 
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		if (!ASSERT_EQ(good[i].hdr.type, types[i], "type") ||
-		    !ASSERT_EQ(matcher__feed(T.m, &good[i], good[i].size - 1), -EINVAL,
+		    /* proc records of ABI 4 end before the kernel's counts */
+		    !ASSERT_EQ(matcher__feed(T.m, &good[i], good[i].hdr.type == FDT_REC_EXEC ||
+					     good[i].hdr.type == FDT_REC_EXIT ||
+					     good[i].hdr.type == FDT_REC_FORK ?
+					     FDT_REC_PROC_V4_SIZE - 1 : good[i].size - 1), -EINVAL,
 			       "truncated by one byte") ||
 		    !ASSERT_EQ(matcher__feed(T.m, &good[i], sizeof(struct fdt_rec_hdr)),
 			       -EINVAL, "header only"))
@@ -2293,6 +2357,10 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(mid_flight),
 	UNIT_TEST(watch_seed),
 	UNIT_TEST(closed_while_watched),
+	UNIT_TEST(summary_exit_counts),
+	UNIT_TEST(exit_abi4),
+	UNIT_TEST(summary_kernel_counts),
+	UNIT_TEST(summary_cww_unknown_fd),
 	UNIT_TEST(drop_pid),
 	UNIT_TEST(finish_order_and_totals),
 	UNIT_TEST(close_after_exit),

@@ -310,10 +310,10 @@ static bool test_json_start(void)
 	ok = expect_str("out", c.out_buf,
 		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\",\"mono_ns\":1000123456789,"
 		"\"mode\":\"pids\",\"pids\":[4242,17],\"comms\":[\"python3\",\"no\\\"de\"],"
-		"\"grace_s\":5.000,\"abi_version\":4}\n"
+		"\"grace_s\":5.000,\"abi_version\":5}\n"
 		"{\"event\":\"start\",\"time\":\"2026-11-27T15:04:05.123456Z\",\"mono_ns\":1000123456789,"
 		"\"mode\":\"command\",\"pids\":[],\"command\":\"/usr/bin/python3\","
-		"\"command_pid\":99,\"grace_s\":0.250,\"abi_version\":4}\n");
+		"\"command_pid\":99,\"grace_s\":0.250,\"abi_version\":5}\n");
 	ok &= expect_str("err", c.err_buf, "");
 	cap_close(&c);
 	return ok;
