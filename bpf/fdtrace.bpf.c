@@ -618,16 +618,31 @@ static __always_inline void submit_close(__u64 pid_tgid, __u32 how,
  * Summary mode: a withheld DEL is sent after all (its fd stayed unwatched
  * past the grace), as the DEL record full mode would have sent.
  */
-static __always_inline void emit_withheld_del(__u64 pid_tgid, int fd, const struct fdt_pending *p)
+/* Summary mode: the ADD of a withheld watch, from its pending entry. */
+static __always_inline void emit_pending_add(__u64 pid_tgid, int fd, const struct fdt_pending *p)
 {
 	struct fdt_rec_epoll_ctl *r;
-	__u32 size = p->flags & FDT_CTLF_SOCK ?
-		     sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id) :
-		     sizeof(struct fdt_rec_epoll_ctl);
 
-	r = rec_reserve(FDT_REC_EPOLL_CTL, size, pid_tgid);
+	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
 	if (!r)
 		return;
+	r->epfd = p->epfd;
+	r->fd = fd;
+	r->op = FDT_EPOLL_CTL_ADD;
+	r->events = 0;
+	r->ret = 0;
+	r->flags = 0;
+	r->file = p->file;
+	r->rd_seq = 0;
+	r->wr_seq = 0;
+	r->site = p->add_site;
+	r->hdr.ts_ns = p->del_ts;	/* as tracer__take_pending() dates it */
+	rec_submit(r, sizeof(*r));
+}
+
+static __always_inline void fill_withheld_del(struct fdt_rec_epoll_ctl *r, int fd,
+					      const struct fdt_pending *p)
+{
 	r->hdr.ts_ns = p->del_ts;
 	r->epfd = p->epfd;
 	r->fd = fd;
@@ -639,9 +654,31 @@ static __always_inline void emit_withheld_del(__u64 pid_tgid, int fd, const stru
 	r->rd_seq = p->rd_seq;
 	r->wr_seq = p->wr_seq;
 	r->site = p->site;
-	if (p->flags & FDT_CTLF_SOCK)
+}
+
+static __always_inline void emit_withheld_del(__u64 pid_tgid, int fd, const struct fdt_pending *p)
+{
+	struct fdt_rec_epoll_ctl *r;
+
+	/*
+	 * One reservation per branch, each of a constant size: 6.1's verifier
+	 * loses a spilled flag test and refuses the socket tail's copy into a
+	 * record whose size it cannot tie to that test.
+	 */
+	if (p->flags & FDT_CTLF_SOCK) {
+		r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r) + sizeof(struct fdt_sock_id), pid_tgid);
+		if (!r)
+			return;
+		fill_withheld_del(r, fd, p);
 		__builtin_memcpy(r + 1, &p->sock, sizeof(p->sock));
-	rec_submit(r, size);
+		rec_submit(r, sizeof(*r) + sizeof(struct fdt_sock_id));
+	} else {
+		r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
+		if (!r)
+			return;
+		fill_withheld_del(r, fd, p);
+		rec_submit(r, sizeof(*r));
+	}
 }
 
 /*
@@ -666,6 +703,8 @@ static __always_inline bool pending_end(__u64 pid_tgid, int fd, bool rewatch)
 	if (bpf_map_delete_elem(&pending, &k))
 		return false;	/* userspace has it: it sent the DEL */
 	if (bpf_ktime_get_ns() - p.del_ts > targ_grace_ns) {
+		/* as userspace would have taken it: the ADD (its call site), then the DEL */
+		emit_pending_add(pid_tgid, fd, &p);
 		emit_withheld_del(pid_tgid, fd, &p);
 		return false;
 	}
@@ -916,7 +955,10 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 			nv.pad = 0;
 			nv.add_site = op == FDT_EPOLL_CTL_ADD ? site : (v ? v->add_site : 0);
 			if (targ_summary && op == FDT_EPOLL_CTL_ADD) {
-				if (!v) {
+				if (!v && !(pv->flags & FDT_PROCF_ANNOUNCED)) {
+					/* the process's first watch is sent: see FDT_PROCF_ANNOUNCED */
+					pv->flags |= FDT_PROCF_ANNOUNCED;
+				} else if (!v) {
 					/* a new watch: nobody needs to hear of it yet */
 					nv.flags = FDT_FDF_QUIET;
 					quiet = true;

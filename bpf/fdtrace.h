@@ -252,9 +252,16 @@ struct fdt_proc_val {
 	__u64 k_ended;
 	__u64 k_closed;
 	__u64 k_rewatched;
+	__u32 flags;		/* FDT_PROCF_* */
+	__u32 pad;
 };
 
-/* fdt_verify.sock_flags */
+/*
+ * fdt_proc_val.flags.  --stream=summary: the process's first watch was
+ * sent in full, so the engine knows every process that uses epoll (one
+ * that only ever watches would otherwise be invisible until it exits).
+ */
+#define FDT_PROCF_ANNOUNCED	0x1
 #define FDT_SOCKF_SOCKET	0x1	/* a socket: unread is set */
 #define FDT_SOCKF_TCP		0x2	/* TCP: tcp_state, rd_seq, wr_seq are set */
 #define FDT_SOCKF_PEER_GONE	0x4	/* the peer shut its end or reset it: nothing more will come */
@@ -291,7 +298,7 @@ static inline __u32 fdt_rec_min_size(__u32 type)
 }
 
 _Static_assert(sizeof(struct fdt_fd_key) == 8, "fdt_fd_key layout");
-_Static_assert(sizeof(struct fdt_proc_val) == 40, "fdt_proc_val layout");
+_Static_assert(sizeof(struct fdt_proc_val) == 48, "fdt_proc_val layout");
 _Static_assert(sizeof(struct fdt_verify) == 32, "fdt_verify layout");
 _Static_assert(sizeof(struct fdt_fd_val) == 48, "fdt_fd_val layout");
 _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");

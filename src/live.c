@@ -515,9 +515,9 @@ static void proc_lost(void *ctx, __u32 pid, __u64 lost, const struct tracer_kcou
 		rec_check(s, recorder__proc_lost(s->rec, clock__mono_ns(), pid, lost));
 	matcher__set_proc_lost(s->matcher, pid, lost);
 	/*
-	 * --stream=summary: the watch cycles the kernel kept to itself.
-	 * Only asked for at the end (a recording needs the full stream, so
-	 * there is none to write them to).
+	 * --stream=summary: the watch cycles the kernel kept to itself, as
+	 * running totals: read at every --interval and at the end (there is
+	 * no recording to write them to: -w takes the full stream).
 	 */
 	if (s->env->stream_summary && kc && (kc->ended || kc->closed || kc->rewatched)) {
 		procfs__comm(pid, comm, sizeof(comm));
@@ -682,6 +682,8 @@ static int run(struct session *s)
 		check_full(s);
 		flush_recording(s, now);
 		if (s->env->interval_ns && now >= s->next_interval) {
+			if (s->env->stream_summary)
+				tracer__procs(s->tracer, proc_lost, s);
 			matcher__interval(s->matcher, now);
 			if (s->prom)
 				prom_write(s);

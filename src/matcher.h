@@ -233,7 +233,8 @@ int matcher__forecast(const struct matcher *m, __u32 pid, __u64 now_ns,
 /*
  * --stream=summary: watch cycles of process pid that the kernel counted
  * and never sent (ended within the grace: closed or watched again), as
- * of now_ns.  Added to its counters; creates the process (named comm, if
+ * of now_ns: the kernel's running totals, so reading them again adds
+ * only what is new.  Added to its counters; creates the process (named comm, if
  * the engine has no name) when it is unknown and the counts are not 0.
  * The EXIT record's counts are taken by matcher__feed() itself.
  */

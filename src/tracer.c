@@ -171,9 +171,13 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 
 	err = fdtrace_bpf__load(t->skel);
 	if (err) {
-		if (err == -EPERM || err == -EACCES)
+		/* as root, EACCES is the verifier's refusal, not a missing privilege */
+		if (err == -EPERM || (err == -EACCES && geteuid() != 0))
 			errmsg(errbuf, errlen,
 			       "permission denied loading BPF programs: run as root (needs CAP_BPF and CAP_PERFMON)");
+		else if (err == -EACCES)
+			errmsg(errbuf, errlen,
+			       "this kernel's verifier refused fdtrace's BPF programs (run with -v for its log)");
 		else
 			errmsg(errbuf, errlen,
 			       "failed to load BPF programs: %s (run with -v for the verifier log)",
