@@ -955,10 +955,7 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 			nv.pad = 0;
 			nv.add_site = op == FDT_EPOLL_CTL_ADD ? site : (v ? v->add_site : 0);
 			if (targ_summary && op == FDT_EPOLL_CTL_ADD) {
-				if (!v && !(pv->flags & FDT_PROCF_ANNOUNCED)) {
-					/* the process's first watch is sent: see FDT_PROCF_ANNOUNCED */
-					pv->flags |= FDT_PROCF_ANNOUNCED;
-				} else if (!v) {
+				if (!v) {
 					/* a new watch: nobody needs to hear of it yet */
 					nv.flags = FDT_FDF_QUIET;
 					quiet = true;
@@ -1004,6 +1001,9 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		}
 		if (op == FDT_EPOLL_CTL_ADD)
 			track_epfd(pv, k.pid, epfd);
+		/* read before written: the line stays shared between CPUs */
+		if (targ_summary && !(pv->flags & FDT_PROCF_EPOLL))
+			pv->flags |= FDT_PROCF_EPOLL;
 	}
 	if (quiet)
 		return 0;
@@ -1354,6 +1354,8 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	r->exit_code = 0;
 	r->lost = 0;
 	r->k_ended = r->k_closed = r->k_rewatched = 0;
+	r->proc_flags = 0;
+	r->pad = 0;
 	rec_submit(r, sizeof(*r));
 	return 0;
 }
@@ -1387,6 +1389,8 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 		r->k_ended = pv->k_ended;
 		r->k_closed = pv->k_closed;
 		r->k_rewatched = pv->k_rewatched;
+		r->proc_flags = pv->flags;
+		r->pad = 0;
 		rec_submit(r, sizeof(*r));
 	}
 	/* last: rec_reserve() counts a lost record against the process */
@@ -1428,6 +1432,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	r->exit_code = 0;
 	r->lost = 0;
 	r->k_ended = r->k_closed = r->k_rewatched = 0;
+	r->proc_flags = 0;
+	r->pad = 0;
 	rec_submit(r, sizeof(*r));
 	return 0;
 }

@@ -972,7 +972,7 @@ static void add_kernel_counts(struct matcher *m, __u32 pidx, __u64 ended, __u64 
 static int on_proc_exit(struct matcher *m, const struct fdt_rec_proc *r)
 {
 	__u32 pidx = proc_find(m, r->hdr.pid), i, cap;
-	bool kc = r->k_ended || r->k_closed || r->k_rewatched;
+	bool kc = r->k_ended || r->k_closed || r->k_rewatched || (r->proc_flags & FDT_PROCF_EPOLL);
 	struct proc *p;
 
 	/* summary mode: a process may have sent nothing but this */
@@ -1036,14 +1036,14 @@ static int on_watch_seed(struct matcher *m, const struct fdt_rec_watch_seed *r)
 /* ---- API ---- */
 
 int matcher__kernel_counts(struct matcher *m, __u32 pid, const char *comm, __u64 ended,
-			   __u64 closed, __u64 rewatched, __u64 now_ns)
+			   __u64 closed, __u64 rewatched, bool used_epoll, __u64 now_ns)
 {
 	struct fdt_rec_hdr h = { .pid = pid, .ts_ns = now_ns };
 	__u32 pidx;
 
 	if (!m)
 		return -EINVAL;
-	if (!ended && !closed && !rewatched)
+	if (!ended && !closed && !rewatched && !used_epoll)
 		return 0;
 	pidx = proc_find(m, pid);
 	if (pidx == NONE || m->procs[pidx].quiet) {
@@ -1054,6 +1054,7 @@ int matcher__kernel_counts(struct matcher *m, __u32 pid, const char *comm, __u64
 		pidx = proc_get(m, &h, false);
 		if (pidx == NONE)
 			return -ENOMEM;
+		m->procs[pidx].active = 1;	/* new to --interval too */
 	}
 	add_kernel_counts(m, pidx, ended, closed, rewatched);
 	return 0;

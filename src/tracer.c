@@ -374,6 +374,7 @@ int tracer__procs(struct tracer *t, tracer_proc_fn fn, void *ctx)
 				.ended = v.k_ended,
 				.closed = v.k_closed,
 				.rewatched = v.k_rewatched,
+				.used_epoll = v.flags & FDT_PROCF_EPOLL,
 			};
 
 			fn(ctx, key, v.lost, &kc);
