@@ -787,7 +787,7 @@ static __always_inline void emit_withheld_add(__u64 pid_tgid, int fd, const stru
 
 struct reveal_ctx {
 	__u64 pid_tgid;
-	__s32 epfd;
+	__u32 lo, hi;		/* the epoll fd numbers being closed */
 };
 
 static long reveal_one(__u32 i, struct reveal_ctx *c)
@@ -795,7 +795,8 @@ static long reveal_one(__u32 i, struct reveal_ctx *c)
 	struct fdt_fd_key k = { .pid = c->pid_tgid >> 32, .fd = i };
 	struct fdt_fd_val *v = bpf_map_lookup_elem(&tracked_fds, &k);
 
-	if (!v || !(v->flags & FDT_FDF_QUIET) || !v->watches || v->epfd != c->epfd)
+	if (!v || !(v->flags & FDT_FDF_QUIET) || !v->watches || v->epfd < 0 ||
+	    (__u32)v->epfd < c->lo || (__u32)v->epfd > c->hi)
 		return 0;
 	emit_withheld_add(c->pid_tgid, i, v);
 	v->flags &= ~FDT_FDF_QUIET;
@@ -803,23 +804,21 @@ static long reveal_one(__u32 i, struct reveal_ctx *c)
 }
 
 /*
- * Summary mode: epoll fd epfd is being closed.  Closing an instance ends
- * its watches with no DEL, and the engine learns which fds it watched
- * only from their ADDs: send the withheld ADDs of its quiet watches first
- * (a quiet fd is in one instance at most), and follow those fds in full
- * from now on.  Epoll fds are rarely closed: a walk up to max_fd.
+ * Summary mode: epoll fds lo..hi are being closed (close, dup2/dup3 onto
+ * one, close_range).  The quiet watches they hold end with them, which
+ * the engine can only see for watches it knows: their ADDs go first.
+ * A quiet watch has one instance, the epfd of its last ADD.
  */
-static __always_inline void reveal_watches(__u64 pid_tgid, int epfd)
+static __always_inline void reveal_watches(__u64 pid_tgid, __u32 lo, __u32 hi)
 {
 	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
-	struct reveal_ctx c = { .pid_tgid = pid_tgid, .epfd = epfd };
+	struct reveal_ctx c = { .pid_tgid = pid_tgid, .lo = lo, .hi = hi };
 
 	if (!targ_summary || !pv || pv->max_fd < 0)
 		return;
 	bpf_loop(pv->max_fd + 1, reveal_one, &c, 0);
 }
 
-/* Close tracked fd of the current process, if it is tracked. */
 static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 {
 	struct fdt_fd_key k = { .pid = pid_tgid >> 32, .fd = fd };
@@ -829,7 +828,7 @@ static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 	if (!v)
 		return;
 	if (targ_summary && v->id.ftype == FDT_FT_EPOLL) {
-		reveal_watches(pid_tgid, fd);
+		reveal_watches(pid_tgid, fd, fd);
 		v = bpf_map_lookup_elem(&tracked_fds, &k);
 		if (!v)
 			return;
@@ -1142,6 +1141,8 @@ static __always_inline void dup_exit(struct trace_event_raw_sys_exit *ctx)
 		return;
 	k.fd = ci->fd;
 	if (ctx->ret == ci->fd) {
+		if (targ_summary && ci->file.ftype == FDT_FT_EPOLL)
+			reveal_watches(pid_tgid, ci->fd, ci->fd);
 		close_send(pid_tgid, FDT_CLOSE_DUP2, ci);
 		bpf_map_delete_elem(&tracked_fds, &k);
 	}
@@ -1328,6 +1329,7 @@ int handle_close_range(struct trace_event_raw_sys_enter *ctx)
 	if ((flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) ||
 	    (flags & CLOSE_RANGE_CLOEXEC) || first > last)
 		return 0;
+	reveal_watches(pid_tgid, first, last);
 	close_fds(pv, pid_tgid, first, last, FDT_CLOSE_RANGE);
 	return 0;
 }

@@ -90,7 +90,8 @@ def scenario(ctx, name, grace=0.3, extra=()):
 SCENARIOS = ("leak", "close", "close_range", "close_range_cloexec", "dup2", "dup3", "exec",
              "exec_fails", "exit", "pause_resume", "rewatch_late", "late_close", "fd_reuse",
              "fd_reuse_leak", "threads", "thread_exit", "closed_while_watched", "del_enoent",
-             "del_ebadf", "two_epolls", "two_epolls_close", "cww_renumbered", "failed_add",
+             "del_ebadf", "two_epolls", "two_epolls_close", "epoll_closed_other_ways",
+             "cww_renumbered", "failed_add",
              "close_noops", "dup_fails", "types", "fork_child_close", "untouched")
 
 
