@@ -693,21 +693,26 @@ static __always_inline bool pending_end(__u64 pid_tgid, int fd, bool rewatch)
 	struct fdt_fd_key k = { .pid = pid_tgid >> 32, .fd = fd };
 	struct fdt_proc_val *pv;
 	struct fdt_pending *pp, p;
+	__u64 del_ts;
 
 	if (!targ_summary)
 		return false;
 	pp = bpf_map_lookup_elem(&pending, &k);
 	if (!pp)
 		return false;
-	p = *pp;
-	if (bpf_map_delete_elem(&pending, &k))
-		return false;	/* userspace has it: it sent the DEL */
-	if (bpf_ktime_get_ns() - p.del_ts > targ_grace_ns) {
+	/* the common case needs only the time: no copy of the entry */
+	del_ts = pp->del_ts;
+	if (bpf_ktime_get_ns() - del_ts > targ_grace_ns) {
+		p = *pp;
+		if (bpf_map_delete_elem(&pending, &k))
+			return false;	/* userspace has it: it sent the DEL */
 		/* as userspace would have taken it: the ADD (its call site), then the DEL */
 		emit_pending_add(pid_tgid, fd, &p);
 		emit_withheld_del(pid_tgid, fd, &p);
 		return false;
 	}
+	if (bpf_map_delete_elem(&pending, &k))
+		return false;
 	pv = traced(k.pid);
 	if (pv) {
 		__sync_fetch_and_add(&pv->k_ended, 1);
@@ -1015,6 +1020,10 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		struct fdt_pending *p = bpf_map_lookup_elem(&pend_scratch, &zero);
 
 		if (p) {
+			/*
+			 * Not bpf_ktime_get_coarse_ns(), precise enough and
+			 * cheaper: tracepoint programs may not call it.
+			 */
 			p->del_ts = bpf_ktime_get_ns();
 			p->site = site;
 			p->add_site = quiet_del->add_site;
