@@ -33,6 +33,10 @@ Sections:
              --stream=summary (the default) against empty programs on the
              same hooks; records delivered and fdtrace's CPU per cycle
              (issue 9).  Sections 1-9 run fdtrace's default mode.
+  nginx      an nginx worker under wrk without keep-alive (a connection
+             per request), fdtrace -p on the worker in each stream mode
+             and the hook floor: the worker's own CPU per request and
+             requests/s (issue 9).
 
 Usage: run.py --fdtrace PATH --bin DIR [--only SECTION,...] [--rounds N]
 Needs root (BPF), bpftrace, strace, redis-server and redis-benchmark;
@@ -65,7 +69,7 @@ import harness as h
 from harness import Skip
 
 SECTIONS = ("tax", "traced", "alt", "redis", "throughput", "leakcheck", "closerange",
-            "evidence", "fleet", "stream")
+            "evidence", "fleet", "stream", "nginx")
 
 
 def pinner(cpu):
@@ -837,6 +841,99 @@ class Bench:
                 if cfg in res:
                     self.delta_row(f"{label}: {cfg}", res, cfg, op, None, scale)
 
+    def sec_nginx(self):
+        nginx, wrk = h.which("nginx"), h.which("wrk")
+        if not (nginx and wrk):
+            self.note("nginx/wrk not installed: section 11 skipped")
+            return
+        from runtime_tests import NGINX_CONF, nginx_status, nginx_worker
+        self.log("nginx under wrk, a connection per request")
+        port = h.free_port()
+        tmp = self.path("nginx")
+        os.makedirs(tmp, exist_ok=True)
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(tmp=tmp, port=port))
+        master = subprocess.Popen([nginx, "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "error.log")],
+                                  preexec_fn=pinner(self.work_cpu))
+        self.children.append(master)
+        worker = None
+        for _ in range(100):
+            try:
+                nginx_status(port)
+                worker = nginx_worker(master.pid)
+            except (OSError, ValueError):
+                pass
+            if worker:
+                break
+            time.sleep(0.1)
+        if not worker:
+            self.note("nginx did not start: section 11 skipped")
+            master.terminate()
+            master.wait()
+            return
+        configs = [("base", None), ("floor", lambda: self.tool("hook", "tp_empty")),
+                   ("summary", lambda: self.tool("fdtrace", extra=["--stream=summary"])),
+                   ("full", lambda: self.tool("fdtrace", extra=["--stream=full"]))]
+
+        def run(factory):
+            tool = factory() if factory else None
+            if tool:
+                tool.start([worker])
+            try:
+                st0, cpu0 = nginx_status(port), task_cpu_s(worker)
+                r = subprocess.run([wrk, "-t", "1", "-c", "50", "-d", f"{self.args.nginx_secs}s",
+                                    "-H", "Connection: close", f"http://127.0.0.1:{port}/"],
+                                   capture_output=True, text=True, preexec_fn=pinner(self.tool_cpu),
+                                   timeout=60)
+                cpu1, st1 = task_cpu_s(worker), nginx_status(port)
+                m = re.search(r"Requests/sec:\s*([\d.]+)", r.stdout)
+                n = st1["requests"] - st0["requests"]
+                out = {"rps": float(m.group(1)) if m else float("nan"), "requests": n,
+                       "cpu_ns": 1e9 * (cpu1 - cpu0) / max(n, 1)}
+            finally:
+                if tool:
+                    info = tool.stop(target_gone=False)
+            if tool and isinstance(tool, Fdtrace):
+                out["fdtrace"] = info
+            return out
+
+        res = self.rounds_of(configs, run, self.args.rounds_redis)
+        master.terminate()
+        master.wait()
+        self.raw["nginx"] = res
+        self.section("11. nginx worker (1 CPU) under wrk -c 50 without keep-alive (other CPU), "
+                     "fdtrace -p on the worker (issue 9)")
+        bc = [x["cpu_ns"] for x in res["base"]]
+        br = [x["rps"] for x in res["base"]]
+        self.row("worker CPU per request, untraced", "", f"{median(bc):.0f} ns",
+                 f"{median(br):.0f} requests/s")
+        floor = None
+        for cfg, label in (("floor", "empty programs on the syscall tracepoints"),
+                           ("summary", "fdtrace --stream=summary (default)"),
+                           ("full", "fdtrace --stream=full")):
+            if cfg not in res:
+                continue
+            d = [100.0 * (y["cpu_ns"] / x["cpu_ns"] - 1) for x, y in zip(res["base"], res[cfg])]
+            loss = [100.0 * (1 - y["rps"] / x["rps"]) for x, y in zip(res["base"], res[cfg])]
+            target, met = "", ""
+            if cfg == "floor":
+                floor = d
+            elif floor:
+                over = [a - f for a, f in zip(d, floor)]
+                target = "CPU/request <= floor + 1%"
+                met = verdict(median(over), min(over), max(over), 1.0)
+            extra = ""
+            if cfg in ("summary", "full"):
+                recs = [x["fdtrace"]["totals"]["records"] / max(x["requests"], 1) for x in res[cfg]]
+                extra = f", {median(recs):.2f} records/request"
+            self.row(f"  {label}",
+                     f"{median(bc):.0f} ns",
+                     f"{median([x['cpu_ns'] for x in res[cfg]]):.0f} ns",
+                     f"CPU {median(d):+.1f}% {self.spread(d, '{:+.1f}', len(res[cfg]))}; "
+                     f"req/s {-median(loss):+.1f}% {self.spread([-x for x in loss], '{:+.1f}', len(res[cfg]))}"
+                     + extra, target, met)
+
     # ---- issue 7: the whole machine -----------------------------------------
 
     def sec_fleet(self):
@@ -1363,6 +1460,7 @@ def main():
     ap.add_argument("--leak-n", type=int, default=5000, help="leaks per batch in section 6 (2 batches)")
     ap.add_argument("--rounds-leak", type=int, default=3, help="rounds of section 6")
     ap.add_argument("--cr-n", type=int, default=400, help="close_range calls per run in section 7")
+    ap.add_argument("--nginx-secs", type=float, default=3, help="seconds per wrk run in section 11")
     ap.add_argument("--conn-rate", type=int, default=10000, help="new connections/s in section 9")
     ap.add_argument("--conn-secs", type=float, default=4, help="seconds per paced run in section 9")
     ap.add_argument("--rounds-conn", type=int, default=3, help="rounds of the paced runs")
