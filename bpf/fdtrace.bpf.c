@@ -920,7 +920,11 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	 * epoll list): reuse its identity.  A new watch always reads it.
 	 */
 	known = v && f && v->file == (__u64)f && op != FDT_EPOLL_CTL_ADD;
-	if (known)
+	/*
+	 * The same struct file has the same identity: a watch made again on
+	 * it (asyncio's resume_reading after pause_reading) skips the reads.
+	 */
+	if (v && f && v->file == (__u64)f)
 		id = v->id;
 	else
 		file_id(f, &id);
@@ -995,7 +999,10 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 						emit_withheld_del(pid_tgid, fd, &old);
 				}
 			}
-			if (bpf_map_update_elem(&tracked_fds, &k, &nv, BPF_ANY)) {
+			if (same) {
+				/* in place: a map update would allocate and free an element */
+				*v = nv;
+			} else if (bpf_map_update_elem(&tracked_fds, &k, &nv, BPF_ANY)) {
 				stat_inc(FDT_STAT_TRACK_FULL);
 				flags = FDT_CTLF_UNTRACKED;
 				quiet = false;
