@@ -3,8 +3,11 @@
  * fdtrace kernel side: report epoll_ctl() calls of traced processes and
  * every way an fd that epoll touched stops existing.
  *
- * Only syscall and sched tracepoints: they are a stable ABI and exist where
- * kprobes and fentry do not.  Two filters keep the cost off everyone else:
+ * Syscall and sched tracepoints: they are a stable ABI and exist where
+ * kprobes and fentry do not.  Where the kernel allows fentry/fexit, the
+ * syscall hooks run from there instead (hooks_fentry.bpf.h: the same
+ * bodies, no syscall tracepoint attached; tracer.c picks the set at
+ * start).  Two filters keep the cost off everyone else:
  * the tgid must be in traced_pids, and a close-like call must name an fd in
  * tracked_fds (an fd that epoll_ctl succeeded on).  Ordinary close()
  * traffic never reaches the ring buffer.
@@ -824,10 +827,11 @@ static __always_inline void track_epfd(struct fdt_proc_val *pv, __u32 pid, int e
 /*
  * epoll_ctl is handled at exit only: the result decides everything, and
  * the arguments are still in the saved user registers, so no per-thread
- * map has to carry them from enter to exit.
+ * map has to carry them from enter to exit.  regs: those registers, as
+ * fexit is handed them; NULL (tracepoint): read from the task once it is
+ * known to be traced, so an untraced process pays nothing for them.
  */
-SEC("tp/syscalls/sys_exit_epoll_ctl")
-int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 {
 	__u64 pid_tgid = cur_pid_tgid();
 	struct task_struct *task;
@@ -835,7 +839,6 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	struct fdt_fd_key k;
 	struct fdt_fd_val nv, *v;
 	struct fdt_proc_val *pv;
-	struct pt_regs *regs;
 	struct fdt_file id;
 	struct file *f;
 	struct sock *sk;
@@ -843,7 +846,7 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	bool known, quiet = false, pending_old = false;
 	__u64 site = 0;
 	__u32 op, flags = 0, size, zero = 0;
-	int epfd, fd, ret = ctx->ret;
+	int epfd, fd;
 
 	k.pid = pid_tgid >> 32;
 	task = bpf_get_current_task_btf();
@@ -853,7 +856,8 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	if (!pv)
 		return 0;
 
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!regs)
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	epfd = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	op = PT_REGS_PARM2_CORE_SYSCALL(regs);
 	fd = PT_REGS_PARM3_CORE_SYSCALL(regs);
@@ -1035,14 +1039,25 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-SEC("tp/syscalls/sys_enter_close")
-int handle_close(struct trace_event_raw_sys_enter *ctx)
+SEC("tp/syscalls/sys_exit_epoll_ctl")
+int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
+{
+	return epoll_ctl_exit(NULL, ctx->ret);
+}
+
+static __always_inline void close_enter(int fd)
 {
 	__u64 pid_tgid = cur_pid_tgid();
 
 	if (!is_traced(pid_tgid >> 32))
-		return 0;
-	close_tracked(pid_tgid, (int)ctx->args[0], FDT_CLOSE_CLOSE);
+		return;
+	close_tracked(pid_tgid, fd, FDT_CLOSE_CLOSE);
+}
+
+SEC("tp/syscalls/sys_enter_close")
+int handle_close(struct trace_event_raw_sys_enter *ctx)
+{
+	close_enter((int)ctx->args[0]);
 	return 0;
 }
 
@@ -1060,10 +1075,9 @@ struct {
 	__type(value, struct close_info);
 } dup_pending SEC(".maps");
 
-static __always_inline void dup_enter(struct trace_event_raw_sys_enter *ctx)
+static __always_inline void dup_enter(int oldfd, int newfd)
 {
 	__u64 pid_tgid = cur_pid_tgid();
-	int oldfd = ctx->args[0], newfd = ctx->args[1];
 	struct fdt_fd_key k = { .pid = pid_tgid >> 32, .fd = newfd };
 	struct task_struct *task;
 	struct fdt_fd_val *v;
@@ -1088,7 +1102,7 @@ static __always_inline void dup_enter(struct trace_event_raw_sys_enter *ctx)
 	}
 }
 
-static __always_inline void dup_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline void dup_exit(long ret)
 {
 	__u64 pid_tgid = cur_pid_tgid();
 	struct fdt_fd_key k = { .pid = pid_tgid >> 32 };
@@ -1099,7 +1113,7 @@ static __always_inline void dup_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!ci)
 		return;
 	k.fd = ci->fd;
-	if (ctx->ret == ci->fd) {
+	if (ret == ci->fd) {
 		close_send(pid_tgid, FDT_CLOSE_DUP2, ci);
 		bpf_map_delete_elem(&tracked_fds, &k);
 	}
@@ -1109,28 +1123,28 @@ static __always_inline void dup_exit(struct trace_event_raw_sys_exit *ctx)
 SEC("tp/syscalls/sys_enter_dup2")
 int handle_dup2(struct trace_event_raw_sys_enter *ctx)
 {
-	dup_enter(ctx);
+	dup_enter(ctx->args[0], ctx->args[1]);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_exit_dup2")
 int handle_dup2_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	dup_exit(ctx);
+	dup_exit(ctx->ret);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_dup3")
 int handle_dup3(struct trace_event_raw_sys_enter *ctx)
 {
-	dup_enter(ctx);
+	dup_enter(ctx->args[0], ctx->args[1]);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_exit_dup3")
 int handle_dup3_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	dup_exit(ctx);
+	dup_exit(ctx->ret);
 	return 0;
 }
 
@@ -1269,15 +1283,13 @@ static __always_inline void close_fds(struct fdt_proc_val *pv, __u64 pid_tgid,
 	bpf_loop(last - first + 1, close_one, &c, 0);
 }
 
-SEC("tp/syscalls/sys_enter_close_range")
-int handle_close_range(struct trace_event_raw_sys_enter *ctx)
+static __always_inline void close_range_enter(__u32 first, __u32 last, __u32 flags)
 {
 	__u64 pid_tgid = cur_pid_tgid();
-	__u32 first = ctx->args[0], last = ctx->args[1], flags = ctx->args[2];
 	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
 
 	if (!pv)
-		return 0;
+		return;
 	/*
 	 * Decided at entry, so reject what the syscall will reject (EINVAL):
 	 * unknown flags, first > last.  CLOSE_RANGE_CLOEXEC only marks fds;
@@ -1285,8 +1297,14 @@ int handle_close_range(struct trace_event_raw_sys_enter *ctx)
 	 */
 	if ((flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) ||
 	    (flags & CLOSE_RANGE_CLOEXEC) || first > last)
-		return 0;
+		return;
 	close_fds(pv, pid_tgid, first, last, FDT_CLOSE_RANGE);
+}
+
+SEC("tp/syscalls/sys_enter_close_range")
+int handle_close_range(struct trace_event_raw_sys_enter *ctx)
+{
+	close_range_enter(ctx->args[0], ctx->args[1], ctx->args[2]);
 	return 0;
 }
 
@@ -1389,3 +1407,5 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	rec_submit(r, sizeof(*r));
 	return 0;
 }
+
+#include "hooks_fentry.bpf.h"
