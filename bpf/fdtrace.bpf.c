@@ -1005,7 +1005,20 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 
 	size = sk ? sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id) :
 		    sizeof(struct fdt_rec_epoll_ctl);
-	r = rec_reserve(FDT_REC_EPOLL_CTL, size, pid_tgid);
+	/*
+	 * The socket tail is written right after its own reservation, of a
+	 * constant size: 6.1's verifier cannot always tie a later "if (sk)"
+	 * to the size reserved, and refuses the program (it did once this
+	 * body was shared with fexit).
+	 */
+	if (sk) {
+		r = rec_reserve(FDT_REC_EPOLL_CTL,
+				sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id), pid_tgid);
+		if (r)
+			sock_id(sk, (struct fdt_sock_id *)(r + 1));
+	} else {
+		r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(struct fdt_rec_epoll_ctl), pid_tgid);
+	}
 	if (r) {
 		r->epfd = epfd;
 		r->fd = fd;
@@ -1025,7 +1038,6 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 				r->wr_seq = BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
 			}
 			flags |= FDT_CTLF_SOCK;
-			sock_id(sk, (struct fdt_sock_id *)(r + 1));
 		}
 		r->flags = flags;
 		if (op != FDT_EPOLL_CTL_DEL) {
