@@ -48,6 +48,7 @@ struct env {
 	bool verbose;
 	bool follow;
 	__u32 ringbuf_bytes;
+	__u32 backend;			/* --backend: an enum tracer_backend (tracer.h); 0 auto */
 	__u32 max_tracked_fds;
 	__u32 max_pids;			/* --max-procs */
 	/* fleet selection: decided in the kernel at each process's epoll_ctl */
@@ -58,7 +59,6 @@ struct env {
 	size_t nr_comms;
 	__u32 sample;			/* --sample N: 1 in N watches; 0: all */
 	bool stream_summary;		/* --stream=summary: benign watch cycles only counted */
-	__u32 backend;			/* --backend: an enum tracer_backend (tracer.h); 0 auto */
 	__u64 interval_ns;		/* --interval: periodic output; 0: none */
 	const char *prom_path;		/* --prom-file */
 	const char *write_path;		/* -w */

@@ -269,12 +269,14 @@ retry:
 		t->skel = NULL;
 		goto retry;
 	}
+	if (err && t->backend == TRACER_BACKEND_FENTRY) {
+		errmsg(errbuf, errlen,
+		       "failed to load the fentry backend's programs: %s (--backend=tracepoint avoids them; -v for the verifier log)",
+		       strerror(-err));
+		goto err_out;
+	}
 	if (err) {
-		if (t->backend == TRACER_BACKEND_FENTRY)
-			errmsg(errbuf, errlen,
-			       "failed to load the fentry backend's programs: %s (--backend=tracepoint avoids them; -v for the verifier log)",
-			       strerror(-err));
-		else if (err == -EPERM || err == -EACCES)
+		if (err == -EPERM || err == -EACCES)
 			errmsg(errbuf, errlen,
 			       "permission denied loading BPF programs: run as root (needs CAP_BPF and CAP_PERFMON)");
 		else
