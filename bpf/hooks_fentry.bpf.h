@@ -17,8 +17,9 @@
  * based syscall calling convention for 64-bit syscalls") and holds to
  * 6.18; all five names are in the BTF of Debian 12's 6.1 and 6.12 and of
  * 6.18.  Since 6.9 (1e3ad78334a6 "x86/syscall: Don't force use of
- * indirect calls for system calls") x64_sys_call() calls them directly
- * from a switch, still as out-of-line functions.
+ * indirect calls for system calls", backported to the stable series:
+ * Debian's 6.1 has it) x64_sys_call() calls them directly from a switch,
+ * still as out-of-line functions: the VM tests see fentry fire on both.
  *
  * fentry/fexit need 5.5 (fc9702273e2e "bpf: Add support for BPF
  * trampoline") and BTF; bpf_loop() makes fdtrace's floor 5.17 anyway.
