@@ -1295,13 +1295,13 @@ static __always_inline void close_fds(struct fdt_proc_val *pv, __u64 pid_tgid,
 	bpf_loop(last - first + 1, close_one, &c, 0);
 }
 
-static __always_inline void close_range_enter(__u32 first, __u32 last, __u32 flags)
+static __always_inline int close_range_enter(__u32 first, __u32 last, __u32 flags)
 {
 	__u64 pid_tgid = cur_pid_tgid();
 	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
 
 	if (!pv)
-		return;
+		return 0;
 	/*
 	 * Decided at entry, so reject what the syscall will reject (EINVAL):
 	 * unknown flags, first > last.  CLOSE_RANGE_CLOEXEC only marks fds;
@@ -1309,15 +1309,15 @@ static __always_inline void close_range_enter(__u32 first, __u32 last, __u32 fla
 	 */
 	if ((flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) ||
 	    (flags & CLOSE_RANGE_CLOEXEC) || first > last)
-		return;
+		return 0;
 	close_fds(pv, pid_tgid, first, last, FDT_CLOSE_RANGE);
+	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_close_range")
 int handle_close_range(struct trace_event_raw_sys_enter *ctx)
 {
-	close_range_enter(ctx->args[0], ctx->args[1], ctx->args[2]);
-	return 0;
+	return close_range_enter(ctx->args[0], ctx->args[1], ctx->args[2]);
 }
 
 /*

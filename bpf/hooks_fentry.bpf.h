@@ -55,9 +55,8 @@ int BPF_PROG(fentry_close, const struct pt_regs *regs)
 SEC("fentry/__x64_sys_close_range")
 int BPF_PROG(fentry_close_range, const struct pt_regs *regs)
 {
-	close_range_enter(PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
-			  PT_REGS_PARM3_SYSCALL(regs));
-	return 0;
+	return close_range_enter(PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
+				 PT_REGS_PARM3_SYSCALL(regs));
 }
 
 /*
