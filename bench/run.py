@@ -29,6 +29,10 @@ Sections:
              against no tracer and the hook floor; fdtrace's own CPU and RSS;
              paced new TCP connections (issue 7).  The redis section has -a
              rows too.
+  stream     the traced create/ADD/DEL/close cycle under --stream=full and
+             --stream=summary (the default) against empty programs on the
+             same hooks; records delivered and fdtrace's CPU per cycle
+             (issue 9).  Sections 1-9 run fdtrace's default mode.
 
 Usage: run.py --fdtrace PATH --bin DIR [--only SECTION,...] [--rounds N]
 Needs root (BPF), bpftrace, strace, redis-server and redis-benchmark;
@@ -61,7 +65,7 @@ import harness as h
 from harness import Skip
 
 SECTIONS = ("tax", "traced", "alt", "redis", "throughput", "leakcheck", "closerange",
-            "evidence", "fleet")
+            "evidence", "fleet", "stream")
 
 
 def pinner(cpu):
@@ -791,6 +795,58 @@ class Bench:
                      f"{median(d):+.0f} ns {self.spread(d, '{:+.0f}', len(res['fdtrace']))}")
         self.note("section 8: the check-time socket read is once per leak, inside section 6's "
                   "CPU per leak")
+
+    # ---- issue 9: the summary stream -------------------------------------------
+
+    def sec_stream(self):
+        self.log("--stream=full against --stream=summary")
+        configs = [("base", None), ("floor", lambda: self.tool("hook", "tp_empty")),
+                   ("full", lambda: self.tool("fdtrace", extra=["--stream=full"])),
+                   ("summary", lambda: self.tool("fdtrace", extra=["--stream=summary"]))]
+
+        def run(factory):
+            res, info = self.run_cost("cycle,close_badf,epoll_adddel", self.args.n_alt,
+                                      self.args.reps, factory() if factory else None)
+            if info:
+                res["tool"] = info
+            return res
+
+        res = self.rounds_of(configs, run, self.args.rounds_alt)
+        self.raw["stream"] = res
+        self.section("10. The traced cycle by stream mode (issue 9): create/ADD/DEL/close, "
+                     "fdtrace -p on it, against empty programs on the same hooks")
+        cycles = self.args.n_alt * self.args.reps
+        _, _, floor = self.deltas(res, "floor", "cycle")
+        self.row("floor: empty programs on the syscall tracepoints",
+                 f"{median([x['cycle']['median'] for x in res['base']]):.0f} ns",
+                 f"{median([x['cycle']['median'] for x in res['floor']]):.0f} ns",
+                 f"{median(floor):+.0f} ns {self.spread(floor, '{:+.0f}', len(res['floor']))}")
+        for cfg in ("full", "summary"):
+            if cfg not in res:
+                continue
+            b, a, d = self.deltas(res, cfg, "cycle")
+            ratios = [x / f for x, f in zip(d, floor) if f > 0]
+            target = "<= 2x floor" if cfg == "summary" else ""
+            self.row(f"fdtrace --stream={cfg}", f"{median(b):.0f} ns", f"{median(a):.0f} ns",
+                     f"{median(d):+.0f} ns = {median(ratios):.1f}x floor "
+                     f"({min(ratios):.1f}..{max(ratios):.1f})",
+                     target, verdict(median(ratios), min(ratios), max(ratios), 2.0) if target else "")
+        for cfg in ("full", "summary"):
+            if cfg not in res:
+                continue
+            info = [x["tool"] for x in res[cfg]]
+            recs = [i["totals"]["records"] / cycles for i in info]
+            cpu = [i["window_cpu_s"] * 1e9 / cycles for i in info if "window_cpu_s" in i]
+            lost = sum(i["lost_events"] for i in info)
+            self.row(f"  --stream={cfg}: records delivered per cycle, fdtrace CPU per cycle",
+                     "", f"{median(recs):.3f} records", f"{median(cpu):.0f} ns CPU"
+                     + (f", {lost} lost" if lost else ""))
+        self.section("   The same modes on calls that are not a watch's end (traced process)")
+        for op, label, scale in (("close_badf", "close(-1)", 1.0),
+                                 ("epoll_adddel", "epoll_ctl() ADD or DEL, per call", 0.5)):
+            for cfg in ("floor", "full", "summary"):
+                if cfg in res:
+                    self.delta_row(f"{label}: {cfg}", res, cfg, op, None, scale)
 
     # ---- issue 7: the whole machine -----------------------------------------
 

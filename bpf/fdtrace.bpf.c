@@ -621,16 +621,31 @@ static __always_inline void submit_close(__u64 pid_tgid, __u32 how,
  * Summary mode: a withheld DEL is sent after all (its fd stayed unwatched
  * past the grace), as the DEL record full mode would have sent.
  */
-static __always_inline void emit_withheld_del(__u64 pid_tgid, int fd, const struct fdt_pending *p)
+/* Summary mode: the ADD of a withheld watch, from its pending entry. */
+static __always_inline void emit_pending_add(__u64 pid_tgid, int fd, const struct fdt_pending *p)
 {
 	struct fdt_rec_epoll_ctl *r;
-	__u32 size = p->flags & FDT_CTLF_SOCK ?
-		     sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id) :
-		     sizeof(struct fdt_rec_epoll_ctl);
 
-	r = rec_reserve(FDT_REC_EPOLL_CTL, size, pid_tgid);
+	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
 	if (!r)
 		return;
+	r->epfd = p->epfd;
+	r->fd = fd;
+	r->op = FDT_EPOLL_CTL_ADD;
+	r->events = 0;
+	r->ret = 0;
+	r->flags = 0;
+	r->file = p->file;
+	r->rd_seq = 0;
+	r->wr_seq = 0;
+	r->site = p->add_site;
+	r->hdr.ts_ns = p->del_ts;	/* as tracer__take_pending() dates it */
+	rec_submit(r, sizeof(*r));
+}
+
+static __always_inline void fill_withheld_del(struct fdt_rec_epoll_ctl *r, int fd,
+					      const struct fdt_pending *p)
+{
 	r->hdr.ts_ns = p->del_ts;
 	r->epfd = p->epfd;
 	r->fd = fd;
@@ -642,9 +657,31 @@ static __always_inline void emit_withheld_del(__u64 pid_tgid, int fd, const stru
 	r->rd_seq = p->rd_seq;
 	r->wr_seq = p->wr_seq;
 	r->site = p->site;
-	if (p->flags & FDT_CTLF_SOCK)
+}
+
+static __always_inline void emit_withheld_del(__u64 pid_tgid, int fd, const struct fdt_pending *p)
+{
+	struct fdt_rec_epoll_ctl *r;
+
+	/*
+	 * One reservation per branch, each of a constant size: 6.1's verifier
+	 * loses a spilled flag test and refuses the socket tail's copy into a
+	 * record whose size it cannot tie to that test.
+	 */
+	if (p->flags & FDT_CTLF_SOCK) {
+		r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r) + sizeof(struct fdt_sock_id), pid_tgid);
+		if (!r)
+			return;
+		fill_withheld_del(r, fd, p);
 		__builtin_memcpy(r + 1, &p->sock, sizeof(p->sock));
-	rec_submit(r, size);
+		rec_submit(r, sizeof(*r) + sizeof(struct fdt_sock_id));
+	} else {
+		r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
+		if (!r)
+			return;
+		fill_withheld_del(r, fd, p);
+		rec_submit(r, sizeof(*r));
+	}
 }
 
 /*
@@ -659,19 +696,26 @@ static __always_inline bool pending_end(__u64 pid_tgid, int fd, bool rewatch)
 	struct fdt_fd_key k = { .pid = pid_tgid >> 32, .fd = fd };
 	struct fdt_proc_val *pv;
 	struct fdt_pending *pp, p;
+	__u64 del_ts;
 
 	if (!targ_summary)
 		return false;
 	pp = bpf_map_lookup_elem(&pending, &k);
 	if (!pp)
 		return false;
-	p = *pp;
-	if (bpf_map_delete_elem(&pending, &k))
-		return false;	/* userspace has it: it sent the DEL */
-	if (bpf_ktime_get_ns() - p.del_ts > targ_grace_ns) {
+	/* the common case needs only the time: no copy of the entry */
+	del_ts = pp->del_ts;
+	if (bpf_ktime_get_ns() - del_ts > targ_grace_ns) {
+		p = *pp;
+		if (bpf_map_delete_elem(&pending, &k))
+			return false;	/* userspace has it: it sent the DEL */
+		/* as userspace would have taken it: the ADD (its call site), then the DEL */
+		emit_pending_add(pid_tgid, fd, &p);
 		emit_withheld_del(pid_tgid, fd, &p);
 		return false;
 	}
+	if (bpf_map_delete_elem(&pending, &k))
+		return false;
 	pv = traced(k.pid);
 	if (pv) {
 		__sync_fetch_and_add(&pv->k_ended, 1);
@@ -751,7 +795,7 @@ static __always_inline void emit_withheld_add(__u64 pid_tgid, int fd, const stru
 
 struct reveal_ctx {
 	__u64 pid_tgid;
-	__s32 epfd;
+	__u32 lo, hi;		/* the epoll fd numbers being closed */
 };
 
 static long reveal_one(__u32 i, struct reveal_ctx *c)
@@ -759,7 +803,8 @@ static long reveal_one(__u32 i, struct reveal_ctx *c)
 	struct fdt_fd_key k = { .pid = c->pid_tgid >> 32, .fd = i };
 	struct fdt_fd_val *v = bpf_map_lookup_elem(&tracked_fds, &k);
 
-	if (!v || !(v->flags & FDT_FDF_QUIET) || !v->watches || v->epfd != c->epfd)
+	if (!v || !(v->flags & FDT_FDF_QUIET) || !v->watches || v->epfd < 0 ||
+	    (__u32)v->epfd < c->lo || (__u32)v->epfd > c->hi)
 		return 0;
 	emit_withheld_add(c->pid_tgid, i, v);
 	v->flags &= ~FDT_FDF_QUIET;
@@ -767,23 +812,21 @@ static long reveal_one(__u32 i, struct reveal_ctx *c)
 }
 
 /*
- * Summary mode: epoll fd epfd is being closed.  Closing an instance ends
- * its watches with no DEL, and the engine learns which fds it watched
- * only from their ADDs: send the withheld ADDs of its quiet watches first
- * (a quiet fd is in one instance at most), and follow those fds in full
- * from now on.  Epoll fds are rarely closed: a walk up to max_fd.
+ * Summary mode: epoll fds lo..hi are being closed (close, dup2/dup3 onto
+ * one, close_range).  The quiet watches they hold end with them, which
+ * the engine can only see for watches it knows: their ADDs go first.
+ * A quiet watch has one instance, the epfd of its last ADD.
  */
-static __always_inline void reveal_watches(__u64 pid_tgid, int epfd)
+static __always_inline void reveal_watches(__u64 pid_tgid, __u32 lo, __u32 hi)
 {
 	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
-	struct reveal_ctx c = { .pid_tgid = pid_tgid, .epfd = epfd };
+	struct reveal_ctx c = { .pid_tgid = pid_tgid, .lo = lo, .hi = hi };
 
 	if (!targ_summary || !pv || pv->max_fd < 0)
 		return;
 	bpf_loop(pv->max_fd + 1, reveal_one, &c, 0);
 }
 
-/* Close tracked fd of the current process, if it is tracked. */
 static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 {
 	struct fdt_fd_key k = { .pid = pid_tgid >> 32, .fd = fd };
@@ -793,7 +836,7 @@ static __always_inline void close_tracked(__u64 pid_tgid, int fd, __u32 how)
 	if (!v)
 		return;
 	if (targ_summary && v->id.ftype == FDT_FT_EPOLL) {
-		reveal_watches(pid_tgid, fd);
+		reveal_watches(pid_tgid, fd, fd);
 		v = bpf_map_lookup_elem(&tracked_fds, &k);
 		if (!v)
 			return;
@@ -966,6 +1009,9 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 		}
 		if (op == FDT_EPOLL_CTL_ADD)
 			track_epfd(pv, k.pid, epfd);
+		/* read before written: the line stays shared between CPUs */
+		if (targ_summary && !(pv->flags & FDT_PROCF_EPOLL))
+			pv->flags |= FDT_PROCF_EPOLL;
 	}
 	if (quiet)
 		return 0;
@@ -978,6 +1024,10 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 		struct fdt_pending *p = bpf_map_lookup_elem(&pend_scratch, &zero);
 
 		if (p) {
+			/*
+			 * Not bpf_ktime_get_coarse_ns(), precise enough and
+			 * cheaper: tracepoint programs may not call it.
+			 */
 			p->del_ts = bpf_ktime_get_ns();
 			p->site = site;
 			p->add_site = quiet_del->add_site;
@@ -1126,6 +1176,8 @@ static __always_inline void dup_exit(long ret)
 		return;
 	k.fd = ci->fd;
 	if (ret == ci->fd) {
+		if (targ_summary && ci->file.ftype == FDT_FT_EPOLL)
+			reveal_watches(pid_tgid, ci->fd, ci->fd);
 		close_send(pid_tgid, FDT_CLOSE_DUP2, ci);
 		bpf_map_delete_elem(&tracked_fds, &k);
 	}
@@ -1310,6 +1362,7 @@ static __always_inline int close_range_enter(__u32 first, __u32 last, __u32 flag
 	if ((flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) ||
 	    (flags & CLOSE_RANGE_CLOEXEC) || first > last)
 		return 0;
+	reveal_watches(pid_tgid, first, last);
 	close_fds(pv, pid_tgid, first, last, FDT_CLOSE_RANGE);
 	return 0;
 }
@@ -1342,6 +1395,8 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	r->exit_code = 0;
 	r->lost = 0;
 	r->k_ended = r->k_closed = r->k_rewatched = 0;
+	r->proc_flags = 0;
+	r->pad = 0;
 	rec_submit(r, sizeof(*r));
 	return 0;
 }
@@ -1375,6 +1430,8 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 		r->k_ended = pv->k_ended;
 		r->k_closed = pv->k_closed;
 		r->k_rewatched = pv->k_rewatched;
+		r->proc_flags = pv->flags;
+		r->pad = 0;
 		rec_submit(r, sizeof(*r));
 	}
 	/* last: rec_reserve() counts a lost record against the process */
@@ -1416,6 +1473,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	r->exit_code = 0;
 	r->lost = 0;
 	r->k_ended = r->k_closed = r->k_rewatched = 0;
+	r->proc_flags = 0;
+	r->pad = 0;
 	rec_submit(r, sizeof(*r));
 	return 0;
 }

@@ -170,6 +170,8 @@ struct fdt_rec_proc {
 	__u64 k_ended;
 	__u64 k_closed;
 	__u64 k_rewatched;
+	__u32 proc_flags;	/* EXIT: FDT_PROCF_* (ABI 5 too; earlier: 0) */
+	__u32 pad;
 };
 #define FDT_REC_PROC_V4_SIZE	56
 
@@ -252,9 +254,17 @@ struct fdt_proc_val {
 	__u64 k_ended;
 	__u64 k_closed;
 	__u64 k_rewatched;
+	__u32 flags;		/* FDT_PROCF_* */
+	__u32 pad;
 };
 
-/* fdt_verify.sock_flags */
+/*
+ * fdt_proc_val.flags and fdt_rec_proc.proc_flags.  --stream=summary: an
+ * epoll_ctl of the process succeeded.  Its watches may all be quiet, so
+ * userspace learns from this flag (read with the counts, and in the EXIT
+ * record) that the process uses epoll, as full mode's records would say.
+ */
+#define FDT_PROCF_EPOLL		0x1
 #define FDT_SOCKF_SOCKET	0x1	/* a socket: unread is set */
 #define FDT_SOCKF_TCP		0x2	/* TCP: tcp_state, rd_seq, wr_seq are set */
 #define FDT_SOCKF_PEER_GONE	0x4	/* the peer shut its end or reset it: nothing more will come */
@@ -291,7 +301,7 @@ static inline __u32 fdt_rec_min_size(__u32 type)
 }
 
 _Static_assert(sizeof(struct fdt_fd_key) == 8, "fdt_fd_key layout");
-_Static_assert(sizeof(struct fdt_proc_val) == 40, "fdt_proc_val layout");
+_Static_assert(sizeof(struct fdt_proc_val) == 48, "fdt_proc_val layout");
 _Static_assert(sizeof(struct fdt_verify) == 32, "fdt_verify layout");
 _Static_assert(sizeof(struct fdt_fd_val) == 48, "fdt_fd_val layout");
 _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
@@ -299,7 +309,7 @@ _Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
 _Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 96, "fdt_rec_epoll_ctl layout");
 _Static_assert(sizeof(struct fdt_rec_close) == 72, "fdt_rec_close layout");
 _Static_assert(sizeof(struct fdt_sock_id) == 108, "fdt_sock_id layout");
-_Static_assert(sizeof(struct fdt_rec_proc) == 80, "fdt_rec_proc layout");
+_Static_assert(sizeof(struct fdt_rec_proc) == 88, "fdt_rec_proc layout");
 _Static_assert(__builtin_offsetof(struct fdt_rec_proc, k_ended) == FDT_REC_PROC_V4_SIZE, "fdt_rec_proc v4 prefix");
 _Static_assert(sizeof(struct fdt_pending) == 168, "fdt_pending layout");
 _Static_assert(sizeof(struct fdt_rec_watch_seed) == 72, "fdt_rec_watch_seed layout");

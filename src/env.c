@@ -99,9 +99,9 @@ static const struct argp_option options[] = {
 	{ "comm", 'c', "NAME", 0, "Processes with this name (repeatable; with --cgroup: both)", 1 },
 	{ "sample", OPT_SAMPLE, "N", 0, "Track 1 in N epoll watches, chosen by open file (counts "
 	  "are then sampled)", 1 },
-	{ "stream", OPT_STREAM, "MODE", 0, "full (default): a record per epoll_ctl and close; "
-	  "summary: a watch closed or watched again within the grace is only counted in the "
-	  "kernel (cheaper; not with -w)", 1 },
+	{ "stream", OPT_STREAM, "MODE", 0, "summary (default): a watch closed or watched again "
+	  "within the grace is only counted in the kernel; full (the default with -w and --html): "
+	  "a record per epoll_ctl and close", 1 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after this long, up to " STR(MAX_SECONDS)
 	  " (default: until Ctrl-C or the targets exit)", 1 },
 
@@ -382,6 +382,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			env->stream_summary = true;
 		else
 			fail(state, "invalid --stream '%s': give full or summary", arg);
+		env->stream_set = true;
 		break;
 	case OPT_BACKEND:
 		for (v = TRACER_BACKEND_AUTO; tracer_backend_name(v); v++)
@@ -488,12 +489,20 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			/* a recording says what was traced and how */
 			if (env->command || env->nr_pids || env->follow || env->duration_ns ||
 			    env->write_path || env->max_tracked_fds || env->select_all ||
-			    env->nr_cgroups || env->nr_comms || env->stream_summary)
+			    env->nr_cgroups || env->nr_comms || env->stream_set)
 				argp_failure(state, 2, 0, "-r FILE analyses a recording: it takes no -p, -a, --cgroup, --comm, -f, -d, -w, --max-fds, --stream or COMMAND");
 			break;
 		}
-		if (env->stream_summary && env->write_path)
+		/*
+		 * Summary unless asked otherwise: a recording and the page
+		 * need every record, so -w and --html default to full.
+		 */
+		if (!env->stream_set)
+			env->stream_summary = !env->write_path && !env->html_path;
+		if (env->stream_set && env->stream_summary && env->write_path)
 			argp_failure(state, 2, 0, "-w records the full stream: no --stream=summary with it");
+		else if (env->stream_set && env->stream_summary && env->html_path)
+			argp_failure(state, 2, 0, "--html draws every watch: no --stream=summary with it");
 		else if (env->force && !env->write_path && !env->html_path)
 			argp_failure(state, 2, 0, "--force goes with -w FILE or --html FILE");
 		else if (env->write_path && env->html_path && !strcmp(env->write_path, env->html_path))

@@ -58,7 +58,12 @@ struct env {
 	const char *comms[ENV_MAX_COMMS];	/* -c */
 	size_t nr_comms;
 	__u32 sample;			/* --sample N: 1 in N watches; 0: all */
-	bool stream_summary;		/* --stream=summary: benign watch cycles only counted */
+	/*
+	 * --stream: summary (benign watch cycles only counted in the kernel)
+	 * unless -w or --html need every record, or the user said full.
+	 */
+	bool stream_summary;
+	bool stream_set;		/* --stream was given */
 	__u64 interval_ns;		/* --interval: periodic output; 0: none */
 	const char *prom_path;		/* --prom-file */
 	const char *write_path;		/* -w */

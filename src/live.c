@@ -181,6 +181,19 @@ static void record_proc(struct session *s, __u32 pid, __u64 ts)
 		rec_check(s, recorder__proc(s->rec, &pi));
 }
 
+/*
+ * --stream=summary: the EXIT of a process that used epoll but sent no
+ * record (every watch quiet) is the first the engine hears of it.  Its
+ * /proc entry may be gone already: where it lived is then unknown.
+ */
+static bool exit_of_quiet(const void *data, size_t size)
+{
+	const struct fdt_rec_proc *r = data;
+
+	return r->hdr.type == FDT_REC_EXIT && size >= sizeof(*r) &&
+	       (r->proc_flags & FDT_PROCF_EPOLL);
+}
+
 /* Every record enters the engine here. */
 static void session_feed(struct session *s, const void *data, size_t size)
 {
@@ -198,7 +211,7 @@ static void session_feed(struct session *s, const void *data, size_t size)
 	/* what the process is: when first seen, and anew after an exec */
 	known = attrib__get(s->attrib, h->pid) != NULL;
 	if ((!known && h->type != FDT_REC_EXIT && h->type != FDT_REC_CLOSE) ||
-	    h->type == FDT_REC_EXEC)
+	    (!known && exit_of_quiet(data, size)) || h->type == FDT_REC_EXEC)
 		record_proc(s, h->pid, h->ts_ns);
 	/* A malformed record is counted by the matcher; keep draining. */
 	matcher__feed(s->matcher, data, size);
@@ -515,14 +528,18 @@ static void proc_lost(void *ctx, __u32 pid, __u64 lost, const struct tracer_kcou
 		rec_check(s, recorder__proc_lost(s->rec, clock__mono_ns(), pid, lost));
 	matcher__set_proc_lost(s->matcher, pid, lost);
 	/*
-	 * --stream=summary: the watch cycles the kernel kept to itself.
-	 * Only asked for at the end (a recording needs the full stream, so
-	 * there is none to write them to).
+	 * --stream=summary: the watch cycles the kernel kept to itself, as
+	 * running totals: read at every --interval and at the end (there is
+	 * no recording to write them to: -w takes the full stream).
 	 */
-	if (s->env->stream_summary && kc && (kc->ended || kc->closed || kc->rewatched)) {
+	if (s->env->stream_summary && kc &&
+	    (kc->ended || kc->closed || kc->rewatched || kc->used_epoll)) {
 		procfs__comm(pid, comm, sizeof(comm));
+		/* no record of it yet: where it lives, as a record would have it */
+		if (!attrib__get(s->attrib, pid))
+			record_proc(s, pid, clock__mono_ns());
 		matcher__kernel_counts(s->matcher, pid, comm, kc->ended, kc->closed,
-				       kc->rewatched, clock__mono_ns());
+				       kc->rewatched, kc->used_epoll, clock__mono_ns());
 	}
 }
 
@@ -682,6 +699,8 @@ static int run(struct session *s)
 		check_full(s);
 		flush_recording(s, now);
 		if (s->env->interval_ns && now >= s->next_interval) {
+			if (s->env->stream_summary)
+				tracer__procs(s->tracer, proc_lost, s);
 			matcher__interval(s->matcher, now);
 			if (s->prom)
 				prom_write(s);

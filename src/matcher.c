@@ -103,6 +103,8 @@ struct proc {
 	__u64 fds_ts;
 	__u64 open_fds;
 	__u64 nofile_soft, nofile_hard;
+	/* --stream=summary: the kernel's running counts already added */
+	__u64 k_ended, k_closed, k_rewatched;
 };
 
 /* An htab entry of the pid table */
@@ -944,22 +946,33 @@ static void exit_resolve_leaks(struct matcher *m, __u32 pidx, __u64 ts)
 	free(v);
 }
 
-/* Watch cycles the kernel counted and never sent (--stream=summary). */
+/*
+ * Watch cycles the kernel counted and never sent (--stream=summary).
+ * The kernel's counts only grow: each reading adds what is new since the
+ * last, so a live process can be read every interval and again by its
+ * EXIT record without counting anything twice.
+ */
 static void add_kernel_counts(struct matcher *m, __u32 pidx, __u64 ended, __u64 closed,
 			      __u64 rewatched)
 {
 	struct proc *p = &m->procs[pidx];
+	__u64 d_ended = ended > p->k_ended ? ended - p->k_ended : 0;
 
-	p->st.watches_ended += ended;
-	p->st.closed += closed;
-	p->st.rewatched += rewatched;
-	m->tot.watches_ended += ended;
+	p->st.watches_ended += d_ended;
+	p->st.closed += closed > p->k_closed ? closed - p->k_closed : 0;
+	p->st.rewatched += rewatched > p->k_rewatched ? rewatched - p->k_rewatched : 0;
+	m->tot.watches_ended += d_ended;
+	if (d_ended)
+		p->active = 1;	/* for --interval: it did something */
+	p->k_ended = ended > p->k_ended ? ended : p->k_ended;
+	p->k_closed = closed > p->k_closed ? closed : p->k_closed;
+	p->k_rewatched = rewatched > p->k_rewatched ? rewatched : p->k_rewatched;
 }
 
 static int on_proc_exit(struct matcher *m, const struct fdt_rec_proc *r)
 {
 	__u32 pidx = proc_find(m, r->hdr.pid), i, cap;
-	bool kc = r->k_ended || r->k_closed || r->k_rewatched;
+	bool kc = r->k_ended || r->k_closed || r->k_rewatched || (r->proc_flags & FDT_PROCF_EPOLL);
 	struct proc *p;
 
 	/* summary mode: a process may have sent nothing but this */
@@ -1023,14 +1036,14 @@ static int on_watch_seed(struct matcher *m, const struct fdt_rec_watch_seed *r)
 /* ---- API ---- */
 
 int matcher__kernel_counts(struct matcher *m, __u32 pid, const char *comm, __u64 ended,
-			   __u64 closed, __u64 rewatched, __u64 now_ns)
+			   __u64 closed, __u64 rewatched, bool used_epoll, __u64 now_ns)
 {
 	struct fdt_rec_hdr h = { .pid = pid, .ts_ns = now_ns };
 	__u32 pidx;
 
 	if (!m)
 		return -EINVAL;
-	if (!ended && !closed && !rewatched)
+	if (!ended && !closed && !rewatched && !used_epoll)
 		return 0;
 	pidx = proc_find(m, pid);
 	if (pidx == NONE || m->procs[pidx].quiet) {
@@ -1041,6 +1054,7 @@ int matcher__kernel_counts(struct matcher *m, __u32 pid, const char *comm, __u64
 		pidx = proc_get(m, &h, false);
 		if (pidx == NONE)
 			return -ENOMEM;
+		m->procs[pidx].active = 1;	/* new to --interval too */
 	}
 	add_kernel_counts(m, pidx, ended, closed, rewatched);
 	return 0;

@@ -233,12 +233,14 @@ int matcher__forecast(const struct matcher *m, __u32 pid, __u64 now_ns,
 /*
  * --stream=summary: watch cycles of process pid that the kernel counted
  * and never sent (ended within the grace: closed or watched again), as
- * of now_ns.  Added to its counters; creates the process (named comm, if
- * the engine has no name) when it is unknown and the counts are not 0.
- * The EXIT record's counts are taken by matcher__feed() itself.
+ * of now_ns: the kernel's running totals, so reading them again adds
+ * only what is new.  Added to its counters; creates the process (named
+ * comm, if the engine has no name) when it is unknown and the counts are
+ * not 0 or used_epoll (an epoll_ctl of it succeeded: its watches may all
+ * be quiet).  The EXIT record's counts are taken by matcher__feed() itself.
  */
 int matcher__kernel_counts(struct matcher *m, __u32 pid, const char *comm, __u64 ended,
-			   __u64 closed, __u64 rewatched, __u64 now_ns);
+			   __u64 closed, __u64 rewatched, bool used_epoll, __u64 now_ns);
 /* Tracing stops at now_ns: summaries of all live processes, then totals. */
 void matcher__finish(struct matcher *m, __u64 now_ns);
 /*

@@ -276,9 +276,13 @@ retry:
 		goto err_out;
 	}
 	if (err) {
-		if (err == -EPERM || err == -EACCES)
+		/* as root, EACCES is the verifier's refusal, not a missing privilege */
+		if (err == -EPERM || (err == -EACCES && geteuid() != 0))
 			errmsg(errbuf, errlen,
 			       "permission denied loading BPF programs: run as root (needs CAP_BPF and CAP_PERFMON)");
+		else if (err == -EACCES)
+			errmsg(errbuf, errlen,
+			       "this kernel's verifier refused fdtrace's BPF programs (run with -v for its log)");
 		else
 			errmsg(errbuf, errlen,
 			       "failed to load BPF programs: %s (run with -v for the verifier log)",
@@ -475,6 +479,7 @@ int tracer__procs(struct tracer *t, tracer_proc_fn fn, void *ctx)
 				.ended = v.k_ended,
 				.closed = v.k_closed,
 				.rewatched = v.k_rewatched,
+				.used_epoll = v.flags & FDT_PROCF_EPOLL,
 			};
 
 			fn(ctx, key, v.lost, &kc);

@@ -115,6 +115,7 @@ int tracer__verify(struct tracer *t, __u32 pid, const __s32 *fds,
 /* kc: the watch cycles the kernel counted without records (summary mode) */
 struct tracer_kcounts {
 	__u64 ended, closed, rewatched;
+	bool used_epoll;	/* FDT_PROCF_EPOLL */
 };
 typedef void (*tracer_proc_fn)(void *ctx, __u32 pid, __u64 lost,
 			       const struct tracer_kcounts *kc);

@@ -37,6 +37,7 @@ for _s in ("close", "close_range", "close_range_cloexec", "dup2", "dup3", "exec"
     cmd_test(_s)
 pid_test("fd_reuse_leak")
 pid_test("two_epolls")
+pid_test("epoll_closed_other_ways")
 pid_test("failed_add")
 pid_test("close_noops")
 pid_test("exec_fails")

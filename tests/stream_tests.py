@@ -9,6 +9,7 @@ Records delivered and lost-event counts naturally differ and are left out.
 """
 import collections
 import os
+import signal
 from harness import test, check, Fail
 import harness as h
 
@@ -89,7 +90,8 @@ def scenario(ctx, name, grace=0.3, extra=()):
 SCENARIOS = ("leak", "close", "close_range", "close_range_cloexec", "dup2", "dup3", "exec",
              "exec_fails", "exit", "pause_resume", "rewatch_late", "late_close", "fd_reuse",
              "fd_reuse_leak", "threads", "thread_exit", "closed_while_watched", "del_enoent",
-             "del_ebadf", "two_epolls", "two_epolls_close", "cww_renumbered", "failed_add",
+             "del_ebadf", "two_epolls", "two_epolls_close", "epoll_closed_other_ways",
+             "cww_renumbered", "failed_add",
              "close_noops", "dup_fails", "types", "fork_child_close", "untouched")
 
 
@@ -139,3 +141,81 @@ def stream_summary_asyncio_backpressure(ctx):
         ctx.log(f"{mode}: {s}")
     ff, fs = findings(evs["full"]), findings(evs["summary"])
     check(ff == fs, f"findings differ: full {ff}, summary {fs}")
+
+
+def late_run(ctx, n, grace, ring_kib, pause):
+    """
+    fdtrace --stream=summary -- rt_scenarios -n N late_cycles: N watches
+    ended and closed twice the grace later.  With pause, fdtrace is
+    stopped from just after it starts until well after the workload is
+    done, so the kernel sends each watch's withheld ADD and DEL and its
+    CLOSE into a ring nobody drains.
+    """
+    gen = os.path.join(ctx.build, "tests", "rt_scenarios")
+    ft = ctx.fdtrace("-j", "-g", grace, "--stream=summary", "--max-fds", 16384,
+                     "--ringbuf-size", ring_kib, "--", "/bin/sh", "-c",
+                     f"sleep 0.3; exec {gen} -g {grace} -n {n} late_cycles")
+    if pause:
+        ft.wait_start()
+        ctx.sleep(0.05)
+        ft.signal(signal.SIGSTOP)
+        ctx.sleep(0.3 + 4 * grace + 1.5)
+        ft.signal(signal.SIGCONT)
+    rc = ft.wait(60)
+    check(rc == 0, f"late_cycles: status {rc}: {ft.stderr_lines()[-3:]}")
+    t = ft.events()[-1]
+    check(t["event"] == "totals", f"last event is not totals: {t}")
+    return ft, t
+
+
+@test(timeout=120)
+def stream_summary_lost_accounted(ctx):
+    """
+    --stream=summary, watches that end past the grace: 3 records each
+    (ADD, DEL, CLOSE), by userspace's pending reads or the kernel at the
+    close.  With a 4 KiB ring and the reader stopped, records +
+    lost_events is still exactly that, and the loss is reported.
+    """
+    n, grace = 3000, 0.3
+    want = 3 * n + 3    # and EXEC (sh), EXEC (rt_scenarios), EXIT
+    _, t = late_run(ctx, n, grace, 16384, False)
+    ctx.log(f"16 MiB ring: {t}")
+    check(t["lost_events"] == 0, f"events lost with a 16 MiB ring: {t}")
+    check(t["records"] == want, f"{t['records']} records, expected 3 x {n} + 3 = {want}")
+    check(t["watches_ended"] == n, f"watches_ended {t['watches_ended']}, expected {n}")
+
+    ft, t = late_run(ctx, n, grace, 4, True)
+    ctx.log(f"4 KiB ring, reader stopped: {t}")
+    check(t["lost_events"] > 0, f"nothing lost with a 4 KiB ring: the test proves nothing: {t}")
+    check(t["records"] + t["lost_events"] == want,
+          f"records {t['records']} + lost_events {t['lost_events']} = "
+          f"{t['records'] + t['lost_events']}, expected {want}")
+    lost = [e for e in ft.events() if e["event"] == "lost"]
+    check(lost and lost[-1]["lost_events"] == t["lost_events"],
+          f"the \"lost\" events do not add up to the totals' {t['lost_events']}: {lost}")
+
+
+@test(timeout=120)
+def stream_summary_map_full(ctx):
+    """
+    --stream=summary with --max-fds 100 (tracked_fds and pending both
+    that small), 300 watches ended and held: the same findings and counts
+    as --stream=full, untracked counted, the summary partial.
+    """
+    grace = 0.3
+    full = run_opts(ctx, "full", grace)
+    summ = run_opts(ctx, "summary", grace)
+    for name, t in (("full", full), ("summary", summ)):
+        check(t["untracked"] > 0, f"--stream={name}: nothing untracked with --max-fds 100: {t}")
+    for k in full:
+        if k not in TOTALS_LEFT_OUT and not k.startswith("_"):
+            check(full[k] == summ.get(k), f"totals {k}: full {full[k]}, summary {summ.get(k)}")
+
+
+def run_opts(ctx, mode, grace):
+    path = ctx.path(f"account-{mode}.jsonl")
+    argv = ctx.scenario_argv("max_fds_full", grace)
+    ft = ctx.fdtrace("-j", "-g", grace, f"--stream={mode}", "--max-fds", 100, "--", *argv)
+    rc = ft.wait(90)
+    check(rc == 0, f"max_fds_full --stream={mode}: status {rc}: {ft.stderr_lines()[-3:]}")
+    return totals(ft.events())

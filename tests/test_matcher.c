@@ -649,15 +649,53 @@ static bool test_exit_abi4(void)
 static bool test_summary_kernel_counts(void)
 {
 	if (!FEED(rec_add(100, 7, 3, 0, 11), rec_del(100, 7, 3, 100 * MS, 11)) ||
-	    matcher__kernel_counts(T.m, 100, "srv", 4, 3, 1, SEC) ||
-	    matcher__kernel_counts(T.m, 200, "other", 2, 2, 0, SEC) ||
-	    matcher__kernel_counts(T.m, 300, "none", 0, 0, 0, SEC))
+	    matcher__kernel_counts(T.m, 100, "srv", 4, 3, 1, true, SEC) ||
+	    matcher__kernel_counts(T.m, 200, "other", 2, 2, 0, true, SEC) ||
+	    matcher__kernel_counts(T.m, 300, "none", 0, 0, 0, false, SEC) ||
+	    /* watched, never ended: known all the same, as full mode's ADD would make it */
+	    matcher__kernel_counts(T.m, 400, "watcher", 0, 0, 0, true, SEC))
 		return false;
 	finish(SEC / 2);
 	return EXPECT_STATS(100, .watches_ended = 5, .closed = 3, .rewatched = 1) &&
 	       EXPECT_STATS(200, .watches_ended = 2, .closed = 2) &&
 	       !find_report(REPORT_SUMMARY, 300, -1) &&
-	       EXPECT_TOTALS(.processes = 2, .watches_ended = 7);
+	       find_report(REPORT_SUMMARY, 400, -1) &&
+	       EXPECT_TOTALS(.processes = 3, .watches_ended = 7);
+}
+
+/*
+ * The kernel's counts are running totals: read at every --interval and
+ * again in the EXIT record, each cycle counts once.
+ */
+static bool test_summary_counts_running(void)
+{
+	struct rec r = rec_exit(100, 3 * SEC);
+
+	if (matcher__kernel_counts(T.m, 100, "srv", 4, 3, 1, true, SEC) ||
+	    matcher__kernel_counts(T.m, 100, "srv", 4, 3, 1, true, SEC) ||
+	    matcher__kernel_counts(T.m, 100, "srv", 6, 4, 2, true, 2 * SEC))
+		return false;
+	r.proc.k_ended = 9;
+	r.proc.k_closed = 6;
+	r.proc.k_rewatched = 3;
+	r.proc.proc_flags = FDT_PROCF_EPOLL;
+	if (!FEED(r))
+		return false;
+	finish(4 * SEC);
+	return EXPECT_STATS(100, .watches_ended = 9, .closed = 6, .rewatched = 3) &&
+	       EXPECT_TOTALS(.processes = 1, .watches_ended = 9);
+}
+
+/* summary mode: the EXIT of a process whose watches were all quiet and never ended */
+static bool test_summary_exit_epoll_only(void)
+{
+	struct rec r = rec_exit(100, 500 * MS);
+
+	r.proc.proc_flags = FDT_PROCF_EPOLL;
+	if (!FEED(r) || !EXPECT_REPORTS(W_SUM(100)))
+		return false;
+	finish(SEC);
+	return EXPECT_TOTALS(.processes = 1, .watches_ended = 0);
 }
 
 /* summary mode: a close that leaves a watch the engine never saw */
@@ -2361,6 +2399,8 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(exit_abi4),
 	UNIT_TEST(summary_kernel_counts),
 	UNIT_TEST(summary_cww_unknown_fd),
+	UNIT_TEST(summary_counts_running),
+	UNIT_TEST(summary_exit_epoll_only),
 	UNIT_TEST(drop_pid),
 	UNIT_TEST(finish_order_and_totals),
 	UNIT_TEST(close_after_exit),

@@ -67,6 +67,8 @@ SHORT = (
     "close", "close_range", "dup2", "dup3", "exec", "exit", "pause_resume",
     "threads", "fd_reuse", "leak", "lost_events_accounted", "sigint_detaches",
     "asyncio_remove_reader_leak", "asyncio_backpressure_clean",
+    # --stream=summary, the default: its exact loss accounting and the asyncio leak
+    "stream_summary_lost_accounted", "stream_summary_asyncio_leak",
 )
 # -k matches parts of names: these families also match SHORT's words
 # ("close", "exec", "leak") but belong to the full run, to keep the short

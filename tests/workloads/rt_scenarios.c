@@ -12,7 +12,10 @@
  *   rt_scenarios [-g GRACE] [-o REPORT] [-n N] [--wait] [--hold] SCENARIO
  *
  * "cycles" writes no account: it makes exactly -n create/ADD/DEL/close
- * cycles, 3 records each for fdtrace, and exits.
+ * cycles, 3 records each for fdtrace, and exits.  "late_cycles" neither:
+ * -n creates, ADDs and DELs, then twice -g later the -n closes: every
+ * watch ends past the grace, so it costs 3 records in either --stream
+ * mode (summary mode sends its withheld ADD and DEL at the close).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +24,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -240,6 +247,37 @@ static int scn_cycles(void)
 	return 0;
 }
 
+static int scn_late_cycles(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	long n = env.count ? env.count : 1000, i;
+	struct rlimit rl;
+	int ep = xepoll(), *fdv;
+
+	/* all n are open at once */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	fdv = calloc(n, sizeof(*fdv));
+	if (!fdv)
+		die("calloc: %s", strerror(errno));
+	for (i = 0; i < n; i++) {
+		fdv[i] = eventfd(0, EFD_NONBLOCK);
+		if (fdv[i] < 0)
+			die("eventfd: %s", strerror(errno));
+		ev.data.fd = fdv[i];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fdv[i], &ev) || epoll_ctl(ep, EPOLL_CTL_DEL, fdv[i], NULL))
+			die("epoll_ctl: %s", strerror(errno));
+	}
+	sleep_s(2 * env.grace);
+	for (i = 0; i < n; i++)
+		if (close(fdv[i]))
+			die("close: %s", strerror(errno));
+	free(fdv);
+	return 0;
+}
+
 static const struct scenario scenarios[] = {
 	{ "fork", scn_fork, "parent and forked child each leak their own fds" },
 	{ "shared_close", scn_shared_close, "a CLONE_FILES process closes the fd after DEL" },
@@ -247,6 +285,7 @@ static const struct scenario scenarios[] = {
 	{ "shared_reuse_anon", scn_shared_reuse_anon, "... an eventfd, its number reused by a timerfd" },
 	{ "attach", scn_attach, "watches made before --wait's line, DELs after" },
 	{ "cycles", scn_cycles, "-n create/ADD/DEL/close cycles, no account" },
+	{ "late_cycles", scn_late_cycles, "-n create/ADD/DEL, closed 2 x -g later, no account" },
 };
 
 const struct workload workload = {

@@ -766,6 +766,28 @@ static int scn_two_epolls_close(void)
 }
 
 /*
+ * An epoll fd closed by close_range() and by dup2() onto its number: the
+ * watches it held end with it (watch_dropped), and the fds it watched,
+ * left open, are leaks.  In --stream=summary those watches were quiet:
+ * the kernel must send them before the epoll fd's close.
+ */
+static int scn_epoll_closed_other_ways(void)
+{
+	int ep1 = xepoll(), ep2 = xepoll(), x = xsocket(0), y = xeventfd(), z = xeventfd();
+
+	watch(ep1, x);
+	watch(ep2, y);
+	if (syscall(SYS_close_range, ep1, ep1, 0))
+		die("close_range ep1: %s", strerror(errno));
+	watch_dropped(ep1, x);
+	if (dup2(z, ep2) != ep2)
+		die("dup2 onto ep2: %s", strerror(errno));
+	watch_dropped(ep2, y);
+	settle();		/* x and y leaked */
+	return finish();
+}
+
+/*
  * The number of a closed fd no epoll watches, though its file is watched
  * under another number: ADD x to A, close A (x's watch ends with it), dup
  * x to A's old number, ADD that to B, close x.  Not closed_while_watched:
@@ -1007,6 +1029,7 @@ static const struct scenario scenarios[] = {
 	{ "close_noops", scn_close_noops, "dup2(fd, fd), failing dup2/dup3/close_range: all leaked" },
 	{ "dup_fails", scn_dup_fails, "dup3 bad flags, dup2 above RLIMIT_NOFILE: both leaked" },
 	{ "two_epolls_close", scn_two_epolls_close, "in two epoll sets, DEL'd from one, the other closed" },
+	{ "epoll_closed_other_ways", scn_epoll_closed_other_ways, "epoll fds closed by close_range and dup2 onto them: their watched fds leak" },
 	{ "cww_renumbered", scn_cww_renumbered, "close of an fd whose file is watched under another number" },
 	{ "max_fds_full", scn_max_fds_full, "epoll fd + 99 watched fill --max-fds 100; 200 untracked pipes, numbers reused" },
 	{ "exec_fails", scn_exec_fails, "a failed execve closes no close-on-exec fd" },
