@@ -31,7 +31,7 @@ endif
 # tools use them on their own.
 CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/attrib.c src/output.c src/json_writer.c src/clock.c src/html.c \
 	      src/record.c src/record_reader.c src/replay.c src/prom.c src/findings.c src/sites.c
-TOOL_SRCS  := src/fdtrace.c src/live.c src/sites_dwfl.c src/env.c src/tracer.c src/procfs.c src/command.c
+TOOL_SRCS  := src/fdtrace.c src/live.c src/sites_dwfl.c src/env.c src/tracer.c src/probe.c src/procfs.c src/command.c
 CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
 TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 

@@ -3,8 +3,11 @@
  * fdtrace kernel side: report epoll_ctl() calls of traced processes and
  * every way an fd that epoll touched stops existing.
  *
- * Only syscall and sched tracepoints: they are a stable ABI and exist where
- * kprobes and fentry do not.  Two filters keep the cost off everyone else:
+ * Syscall and sched tracepoints: they are a stable ABI and exist where
+ * kprobes and fentry do not.  Where the kernel allows fentry/fexit, the
+ * syscall hooks run from there instead (hooks_fentry.bpf.h: the same
+ * bodies, no syscall tracepoint attached; tracer.c picks the set at
+ * start).  Two filters keep the cost off everyone else:
  * the tgid must be in traced_pids, and a close-like call must name an fd in
  * tracked_fds (an fd that epoll_ctl succeeded on).  Ordinary close()
  * traffic never reaches the ring buffer.
@@ -867,10 +870,11 @@ static __always_inline void track_epfd(struct fdt_proc_val *pv, __u32 pid, int e
 /*
  * epoll_ctl is handled at exit only: the result decides everything, and
  * the arguments are still in the saved user registers, so no per-thread
- * map has to carry them from enter to exit.
+ * map has to carry them from enter to exit.  regs: those registers, as
+ * fexit is handed them; NULL (tracepoint): read from the task once it is
+ * known to be traced, so an untraced process pays nothing for them.
  */
-SEC("tp/syscalls/sys_exit_epoll_ctl")
-int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 {
 	__u64 pid_tgid = cur_pid_tgid();
 	struct task_struct *task;
@@ -878,7 +882,6 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	struct fdt_fd_key k;
 	struct fdt_fd_val nv, *v;
 	struct fdt_proc_val *pv;
-	struct pt_regs *regs;
 	struct fdt_file id;
 	struct file *f;
 	struct sock *sk;
@@ -886,7 +889,7 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	bool known, quiet = false, pending_old = false;
 	__u64 site = 0;
 	__u32 op, flags = 0, size, zero = 0;
-	int epfd, fd, ret = ctx->ret;
+	int epfd, fd;
 
 	k.pid = pid_tgid >> 32;
 	task = bpf_get_current_task_btf();
@@ -896,7 +899,8 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	if (!pv)
 		return 0;
 
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!regs)
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	epfd = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	op = PT_REGS_PARM2_CORE_SYSCALL(regs);
 	fd = PT_REGS_PARM3_CORE_SYSCALL(regs);
@@ -1058,7 +1062,20 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 
 	size = sk ? sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id) :
 		    sizeof(struct fdt_rec_epoll_ctl);
-	r = rec_reserve(FDT_REC_EPOLL_CTL, size, pid_tgid);
+	/*
+	 * The socket tail is written right after its own reservation, of a
+	 * constant size: 6.1's verifier cannot always tie a later "if (sk)"
+	 * to the size reserved, and refuses the program (it did once this
+	 * body was shared with fexit).
+	 */
+	if (sk) {
+		r = rec_reserve(FDT_REC_EPOLL_CTL,
+				sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id), pid_tgid);
+		if (r)
+			sock_id(sk, (struct fdt_sock_id *)(r + 1));
+	} else {
+		r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(struct fdt_rec_epoll_ctl), pid_tgid);
+	}
 	if (r) {
 		r->epfd = epfd;
 		r->fd = fd;
@@ -1078,7 +1095,6 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 				r->wr_seq = BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
 			}
 			flags |= FDT_CTLF_SOCK;
-			sock_id(sk, (struct fdt_sock_id *)(r + 1));
 		}
 		r->flags = flags;
 		if (op != FDT_EPOLL_CTL_DEL) {
@@ -1092,14 +1108,25 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-SEC("tp/syscalls/sys_enter_close")
-int handle_close(struct trace_event_raw_sys_enter *ctx)
+SEC("tp/syscalls/sys_exit_epoll_ctl")
+int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
+{
+	return epoll_ctl_exit(NULL, ctx->ret);
+}
+
+static __always_inline void close_enter(int fd)
 {
 	__u64 pid_tgid = cur_pid_tgid();
 
 	if (!is_traced(pid_tgid >> 32))
-		return 0;
-	close_tracked(pid_tgid, (int)ctx->args[0], FDT_CLOSE_CLOSE);
+		return;
+	close_tracked(pid_tgid, fd, FDT_CLOSE_CLOSE);
+}
+
+SEC("tp/syscalls/sys_enter_close")
+int handle_close(struct trace_event_raw_sys_enter *ctx)
+{
+	close_enter((int)ctx->args[0]);
 	return 0;
 }
 
@@ -1117,10 +1144,9 @@ struct {
 	__type(value, struct close_info);
 } dup_pending SEC(".maps");
 
-static __always_inline void dup_enter(struct trace_event_raw_sys_enter *ctx)
+static __always_inline void dup_enter(int oldfd, int newfd)
 {
 	__u64 pid_tgid = cur_pid_tgid();
-	int oldfd = ctx->args[0], newfd = ctx->args[1];
 	struct fdt_fd_key k = { .pid = pid_tgid >> 32, .fd = newfd };
 	struct task_struct *task;
 	struct fdt_fd_val *v;
@@ -1145,7 +1171,7 @@ static __always_inline void dup_enter(struct trace_event_raw_sys_enter *ctx)
 	}
 }
 
-static __always_inline void dup_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline void dup_exit(long ret)
 {
 	__u64 pid_tgid = cur_pid_tgid();
 	struct fdt_fd_key k = { .pid = pid_tgid >> 32 };
@@ -1156,7 +1182,7 @@ static __always_inline void dup_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!ci)
 		return;
 	k.fd = ci->fd;
-	if (ctx->ret == ci->fd) {
+	if (ret == ci->fd) {
 		if (targ_summary && ci->file.ftype == FDT_FT_EPOLL)
 			reveal_watches(pid_tgid, ci->fd, ci->fd);
 		close_send(pid_tgid, FDT_CLOSE_DUP2, ci);
@@ -1168,28 +1194,28 @@ static __always_inline void dup_exit(struct trace_event_raw_sys_exit *ctx)
 SEC("tp/syscalls/sys_enter_dup2")
 int handle_dup2(struct trace_event_raw_sys_enter *ctx)
 {
-	dup_enter(ctx);
+	dup_enter(ctx->args[0], ctx->args[1]);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_exit_dup2")
 int handle_dup2_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	dup_exit(ctx);
+	dup_exit(ctx->ret);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_dup3")
 int handle_dup3(struct trace_event_raw_sys_enter *ctx)
 {
-	dup_enter(ctx);
+	dup_enter(ctx->args[0], ctx->args[1]);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_exit_dup3")
 int handle_dup3_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	dup_exit(ctx);
+	dup_exit(ctx->ret);
 	return 0;
 }
 
@@ -1328,11 +1354,9 @@ static __always_inline void close_fds(struct fdt_proc_val *pv, __u64 pid_tgid,
 	bpf_loop(last - first + 1, close_one, &c, 0);
 }
 
-SEC("tp/syscalls/sys_enter_close_range")
-int handle_close_range(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int close_range_enter(__u32 first, __u32 last, __u32 flags)
 {
 	__u64 pid_tgid = cur_pid_tgid();
-	__u32 first = ctx->args[0], last = ctx->args[1], flags = ctx->args[2];
 	struct fdt_proc_val *pv = traced(pid_tgid >> 32);
 
 	if (!pv)
@@ -1348,6 +1372,12 @@ int handle_close_range(struct trace_event_raw_sys_enter *ctx)
 	reveal_watches(pid_tgid, first, last);
 	close_fds(pv, pid_tgid, first, last, FDT_CLOSE_RANGE);
 	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_close_range")
+int handle_close_range(struct trace_event_raw_sys_enter *ctx)
+{
+	return close_range_enter(ctx->args[0], ctx->args[1], ctx->args[2]);
 }
 
 /*
@@ -1455,3 +1485,5 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	rec_submit(r, sizeof(*r));
 	return 0;
 }
+
+#include "hooks_fentry.bpf.h"

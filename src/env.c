@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "env.h"
+#include "tracer.h"
 #include "procfs.h"
 #include "findings.h"
 #include "version.h"
@@ -84,6 +85,7 @@ enum {
 	OPT_ERROR_EXITCODE,
 	OPT_ERROR_ON,
 	OPT_SHARE_EVENTS,
+	OPT_BACKEND,
 };
 
 static const struct argp_option options[] = {
@@ -137,6 +139,8 @@ static const struct argp_option options[] = {
 	  "fd limits, at least " STR(DEFAULT_MAX_FDS) "; at most " STR(MAX_TRACKED_FDS) ")", 4 },
 	{ "ringbuf-size", OPT_RINGBUF, "KIB", 0, "Ring buffer size in KiB, a power of two from 4 to "
 	  STR(MAX_RINGBUF_KIB) " (default " STR(DEFAULT_RINGBUF_KIB) ")", 4 },
+	{ "backend", OPT_BACKEND, "HOOKS", 0, "Where the syscall hooks run: auto (default: fentry "
+	  "where the kernel allows it, else tracepoint), tracepoint, fentry", 4 },
 
 	{ NULL, 0, NULL, 0, "Help:", -1 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
@@ -379,6 +383,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		else
 			fail(state, "invalid --stream '%s': give full or summary", arg);
 		env->stream_set = true;
+		break;
+	case OPT_BACKEND:
+		for (v = TRACER_BACKEND_AUTO; tracer_backend_name(v); v++)
+			if (!strcmp(arg, tracer_backend_name(v)))
+				break;
+		if (!tracer_backend_name(v))
+			fail(state, "invalid --backend '%s': give auto, tracepoint or fentry", arg);
+		env->backend = v;
 		break;
 	case OPT_INTERVAL:
 		if (parse_seconds(arg, MAX_SECONDS, &env->interval_ns) || !env->interval_ns)

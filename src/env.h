@@ -48,6 +48,7 @@ struct env {
 	bool verbose;
 	bool follow;
 	__u32 ringbuf_bytes;
+	__u32 backend;			/* --backend: an enum tracer_backend (tracer.h); 0 auto */
 	__u32 max_tracked_fds;
 	__u32 max_pids;			/* --max-procs */
 	/* fleet selection: decided in the kernel at each process's epoll_ctl */

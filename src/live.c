@@ -864,6 +864,7 @@ static void start_banner(struct session *s)
 	si.select_comms = s->env->comms;
 	si.nr_comms = s->env->nr_comms;
 	si.sample = s->env->sample;
+	si.backend = tracer_backend_name(tracer__backend(s->tracer, NULL));
 	if (s->rec)
 		rec_check(s, recorder__start(s->rec, si.ts_ns, si.pids, si.comms, si.nr_pids,
 					     si.command, si.command_pid));
@@ -1004,6 +1005,7 @@ static int start_tracing(struct session *s, const sigset_t *blocked)
 		.sample = s->env->sample,
 		.summary = s->env->stream_summary,
 		.grace_ns = s->env->grace_ns,
+		.backend = s->env->backend,
 	};
 	char errbuf[256];
 	int err = 0;
@@ -1012,6 +1014,13 @@ static int start_tracing(struct session *s, const sigset_t *blocked)
 	if (!s->tracer) {
 		output__error(s->out, "%s", errbuf);
 		return -1;
+	}
+	if (s->env->verbose) {
+		const char *why;
+		enum tracer_backend b = tracer__backend(s->tracer, &why);
+
+		fprintf(stderr, "fdtrace: backend %s%s%s%s\n", tracer_backend_name(b),
+			*why ? " (fentry: " : "", why, *why ? ")" : "");
 	}
 	for (size_t i = 0; i < s->env->nr_pids && !err; i++)
 		err = tracer__trace_pid(s->tracer, s->env->pids[i]);

@@ -858,6 +858,8 @@ static void json_start(struct output *o, const struct start_info *s)
 	}
 	if (s->sample > 1)
 		jsonw_uint_field(w, "sample", s->sample);
+	if (s->backend)
+		jsonw_string_field(w, "backend", s->backend);
 	jsonw_name(w, "pids");
 	jsonw_start_array(w);
 	for (i = 0; i < s->nr_pids; i++)

@@ -58,6 +58,7 @@ struct start_info {
 	const char *const *select_comms;
 	size_t nr_comms;
 	__u32 sample;		/* 1 in sample watches; 0 or 1: all */
+	const char *backend;	/* live: where the syscall hooks run ("fentry"); NULL: replay */
 	/* Replaying (-r): the recording, and where and by what it was made */
 	const struct start_recording {
 		const char *path;

@@ -11,6 +11,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "tracer.h"
+#include "probe.h"
 #include "fdtrace.skel.h"
 
 #define TRACEFS		"/sys/kernel/tracing"
@@ -26,6 +27,8 @@ struct tracer {
 	record_fn on_record;
 	void *ctx;
 	int nr_cpus;
+	enum tracer_backend backend;	/* AUTO until chosen */
+	char why[256];			/* why AUTO did not choose fentry */
 };
 
 static bool libbpf_verbose;
@@ -105,6 +108,89 @@ static int set_selection(struct tracer *t, const struct tracer_opts *opts,
 	return 0;
 }
 
+/* Which backend a program belongs to; AUTO: both (sched, iterator) */
+static enum tracer_backend prog_backend(const struct bpf_program *prog)
+{
+	const char *sec = bpf_program__section_name(prog);
+
+	if (!strncmp(sec, "tp/syscalls/", 12))
+		return TRACER_BACKEND_TRACEPOINT;
+	if (!strncmp(sec, "fentry/", 7) || !strncmp(sec, "fexit/", 6))
+		return TRACER_BACKEND_FENTRY;
+	return TRACER_BACKEND_AUTO;
+}
+
+/*
+ * Probe fentry on every kernel function the fentry programs hook (named
+ * by their sections, "fentry/__x64_sys_close"), once per tracer.
+ */
+static int probe_fentry(struct tracer *t, char *errbuf, size_t errlen)
+{
+	const char *funcs[MAX_LINKS];
+	struct bpf_program *prog;
+	size_t n = 0;
+
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		const char *func;
+		bool dup = false;
+
+		if (prog_backend(prog) != TRACER_BACKEND_FENTRY)
+			continue;
+		func = strchr(bpf_program__section_name(prog), '/') + 1;
+		for (size_t i = 0; i < n; i++)
+			dup |= !strcmp(funcs[i], func);
+		if (!dup && n < MAX_LINKS)
+			funcs[n++] = func;
+	}
+	return probe__fentry(funcs, n, errbuf, errlen);
+}
+
+/*
+ * Choose the backend (the first time) and load only its programs.
+ * fentry/fexit: 5.5 (fc9702273e2e), but kernels without ftrace direct
+ * calls, other architectures than x86-64 (the hooks are __x64_sys_*),
+ * and this project's 6.18 test machine (EPERM at load) refuse it: AUTO
+ * then falls back to the syscall tracepoints (4.7, every kernel fdtrace
+ * runs on).
+ */
+static int choose_hooks(struct tracer *t, const struct tracer_opts *opts, char *errbuf,
+			size_t errlen)
+{
+	struct bpf_program *prog;
+	char why[sizeof(t->why)];
+	int err;
+
+	if (t->backend == TRACER_BACKEND_AUTO) {
+		if (opts->backend == TRACER_BACKEND_TRACEPOINT) {
+			t->backend = TRACER_BACKEND_TRACEPOINT;
+		} else {
+			err = probe_fentry(t, why, sizeof(why));
+			if (err && opts->backend == TRACER_BACKEND_FENTRY) {
+				errmsg(errbuf, errlen, "the fentry backend is not available here: %s",
+				       why);
+				return err;
+			}
+			t->backend = err ? TRACER_BACKEND_TRACEPOINT : TRACER_BACKEND_FENTRY;
+			if (err)
+				snprintf(t->why, sizeof(t->why), "%s", why);
+		}
+	}
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		enum tracer_backend b = prog_backend(prog);
+
+		if (b != TRACER_BACKEND_AUTO)
+			bpf_program__set_autoload(prog, b == t->backend);
+	}
+	return 0;
+}
+
+enum tracer_backend tracer__backend(const struct tracer *t, const char **why)
+{
+	if (why)
+		*why = t->why;
+	return t->backend;
+}
+
 struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 			   size_t errlen)
 {
@@ -140,12 +226,16 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 		goto err_out;
 	}
 
+retry:
 	t->skel = fdtrace_bpf__open();
 	if (!t->skel) {
 		err = -errno;
 		errmsg(errbuf, errlen, "failed to open BPF object: %s", strerror(-err));
 		goto err_out;
 	}
+	err = choose_hooks(t, opts, errbuf, errlen);
+	if (err)
+		goto err_out;
 	/* Every fork on the machine would run it: only load it when asked. */
 	bpf_program__set_autoload(t->skel->progs.handle_fork, opts->follow);
 	rb_bytes = opts->ringbuf_bytes;
@@ -170,6 +260,21 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 	t->skel->rodata->targ_self_tgid = getpid();	/* in pidns mode, as the ns sees it too */
 
 	err = fdtrace_bpf__load(t->skel);
+	if (err && t->backend == TRACER_BACKEND_FENTRY && opts->backend == TRACER_BACKEND_AUTO) {
+		/* the probe passed, the real programs did not: the other set */
+		snprintf(t->why, sizeof(t->why), "fentry programs failed to load: %s",
+			 strerror(-err));
+		t->backend = TRACER_BACKEND_TRACEPOINT;
+		fdtrace_bpf__destroy(t->skel);
+		t->skel = NULL;
+		goto retry;
+	}
+	if (err && t->backend == TRACER_BACKEND_FENTRY) {
+		errmsg(errbuf, errlen,
+		       "failed to load the fentry backend's programs: %s (--backend=tracepoint avoids them; -v for the verifier log)",
+		       strerror(-err));
+		goto err_out;
+	}
 	if (err) {
 		/* as root, EACCES is the verifier's refusal, not a missing privilege */
 		if (err == -EPERM || (err == -EACCES && geteuid() != 0))

@@ -15,6 +15,26 @@
 #include <linux/types.h>
 #include "fdtrace.h"
 
+/*
+ * Where the syscall hooks run (the sched tracepoints are the same in
+ * both): per-syscall tracepoints, or fentry/fexit on the x86-64 syscall
+ * wrappers, which keep traced and untraced tasks off the syscall slow
+ * path.  AUTO: fentry if a probe can load and attach it, else tracepoints.
+ */
+enum tracer_backend {
+	TRACER_BACKEND_AUTO,
+	TRACER_BACKEND_TRACEPOINT,
+	TRACER_BACKEND_FENTRY,
+};
+
+/* "auto", "tracepoint", "fentry"; NULL past the last */
+static inline const char *tracer_backend_name(enum tracer_backend b)
+{
+	static const char *const names[] = { "auto", "tracepoint", "fentry" };
+
+	return (unsigned int)b < sizeof(names) / sizeof(names[0]) ? names[b] : NULL;
+}
+
 /* Called for every record, in ring buffer order. */
 typedef int (*record_fn)(void *ctx, const void *data, size_t size);
 
@@ -50,6 +70,7 @@ struct tracer_opts {
 	 */
 	bool summary;
 	__u64 grace_ns;
+	enum tracer_backend backend;	/* AUTO: probe for fentry */
 };
 
 struct tracer;
@@ -60,6 +81,11 @@ struct tracer;
  */
 struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 			   size_t errlen);
+/*
+ * The backend in use (never AUTO).  why: when AUTO fell back to
+ * tracepoints, what the fentry probe said; else "".
+ */
+enum tracer_backend tracer__backend(const struct tracer *t, const char **why);
 /* Trace process pid (a tgid).  Before or after attach. */
 int tracer__trace_pid(struct tracer *t, __u32 pid);
 /* Stop tracing pid (it is gone); no-op if it is not traced. */
