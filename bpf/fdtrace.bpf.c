@@ -618,31 +618,37 @@ static __always_inline void submit_close(__u64 pid_tgid, __u32 how,
 }
 
 /*
- * Summary mode: a withheld DEL is sent after all (its fd stayed unwatched
- * past the grace), as the DEL record full mode would have sent.
+ * Summary mode: the withheld ADD of a quiet watch, sent when the engine
+ * must follow the fd after all (see reveal_watches()), or with its
+ * withheld DEL (see pending_end()).  ts_ns 0: now.
  */
-/* Summary mode: the ADD of a withheld watch, from its pending entry. */
-static __always_inline void emit_pending_add(__u64 pid_tgid, int fd, const struct fdt_pending *p)
+static __always_inline void emit_withheld_add(__u64 pid_tgid, int fd, __s32 epfd,
+					      const struct fdt_file *file, __u64 site, __u64 ts_ns)
 {
 	struct fdt_rec_epoll_ctl *r;
 
 	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
 	if (!r)
 		return;
-	r->epfd = p->epfd;
+	if (ts_ns)
+		r->hdr.ts_ns = ts_ns;
+	r->epfd = epfd;
 	r->fd = fd;
 	r->op = FDT_EPOLL_CTL_ADD;
 	r->events = 0;
 	r->ret = 0;
 	r->flags = 0;
-	r->file = p->file;
+	r->file = *file;
 	r->rd_seq = 0;
 	r->wr_seq = 0;
-	r->site = p->add_site;
-	r->hdr.ts_ns = p->del_ts;	/* as tracer__take_pending() dates it */
+	r->site = site;
 	rec_submit(r, sizeof(*r));
 }
 
+/*
+ * Summary mode: a withheld DEL is sent after all (its fd stayed unwatched
+ * past the grace), as the DEL record full mode would have sent.
+ */
 static __always_inline void fill_withheld_del(struct fdt_rec_epoll_ctl *r, int fd,
 					      const struct fdt_pending *p)
 {
@@ -710,7 +716,7 @@ static __always_inline bool pending_end(__u64 pid_tgid, int fd, bool rewatch)
 		if (bpf_map_delete_elem(&pending, &k))
 			return false;	/* userspace has it: it sent the DEL */
 		/* as userspace would have taken it: the ADD (its call site), then the DEL */
-		emit_pending_add(pid_tgid, fd, &p);
+		emit_withheld_add(pid_tgid, fd, p.epfd, &p.file, p.add_site, p.del_ts);
 		emit_withheld_del(pid_tgid, fd, &p);
 		return false;
 	}
@@ -769,29 +775,6 @@ static __always_inline void emit_close(__u64 pid_tgid, int fd, __u32 how,
 	close_send(pid_tgid, how, &ci);
 }
 
-/*
- * Summary mode: the withheld ADD of a quiet watch, sent when the engine
- * must follow the fd after all (see reveal_watches()).
- */
-static __always_inline void emit_withheld_add(__u64 pid_tgid, int fd, const struct fdt_fd_val *v)
-{
-	struct fdt_rec_epoll_ctl *r;
-
-	r = rec_reserve(FDT_REC_EPOLL_CTL, sizeof(*r), pid_tgid);
-	if (!r)
-		return;
-	r->epfd = v->epfd;
-	r->fd = fd;
-	r->op = FDT_EPOLL_CTL_ADD;
-	r->events = 0;
-	r->ret = 0;
-	r->flags = 0;
-	r->file = v->id;
-	r->rd_seq = 0;
-	r->wr_seq = 0;
-	r->site = v->add_site;
-	rec_submit(r, sizeof(*r));
-}
 
 struct reveal_ctx {
 	__u64 pid_tgid;
@@ -806,7 +789,7 @@ static long reveal_one(__u32 i, struct reveal_ctx *c)
 	if (!v || !(v->flags & FDT_FDF_QUIET) || !v->watches || v->epfd < 0 ||
 	    (__u32)v->epfd < c->lo || (__u32)v->epfd > c->hi)
 		return 0;
-	emit_withheld_add(c->pid_tgid, i, v);
+	emit_withheld_add(c->pid_tgid, i, v->epfd, &v->id, v->add_site, 0);
 	v->flags &= ~FDT_FDF_QUIET;
 	return 0;
 }
@@ -978,7 +961,8 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 						 * full from now on (an instance closed under
 						 * its watches ends them without a DEL).
 						 */
-						emit_withheld_add(pid_tgid, fd, v);
+						emit_withheld_add(pid_tgid, fd, v->epfd, &v->id,
+								  v->add_site, 0);
 					} else if (pending_end(pid_tgid, fd, true)) {
 						/* watched again within the grace */
 						nv.flags = FDT_FDF_QUIET;

@@ -9,7 +9,6 @@ Where it refuses fentry (this project's 6.18 host: EPERM), auto must
 fall back to tracepoints and a forced fentry must fail with one line and
 leave nothing attached.  Whichever applies, the other is a visible skip.
 """
-import collections
 import os
 import re
 import shlex
@@ -17,7 +16,7 @@ import signal
 
 import harness as h
 from harness import test, check, Skip
-from stream_tests import FINDINGS, summaries, totals, TOTALS_LEFT_OUT
+from stream_tests import findings, compare_runs
 
 # The syscall hooks of each backend (compared on their first 15
 # characters: all the kernel keeps where bpftool has no BTF to name them).  The sched hooks (handle_exec,
@@ -52,27 +51,6 @@ def need_fentry(ctx):
         raise Skip(f"this kernel refuses fentry ({why})")
 
 
-def findings(evs):
-    """
-    The findings without their inode numbers: the two runs go at once,
-    so the kernel hands out inodes to both in an order that varies.  What
-    the inode stood for (a resolution names the file its leak named) is
-    checked within each run instead.
-    """
-    fs = [e for e in evs if e["event"] in FINDINGS]
-    leaked = collections.defaultdict(set)
-    for e in fs:
-        if e["event"] == "leak":
-            leaked[e["pid"], e["fd"]].add(e.get("inode"))
-        elif e["event"] == "leak_resolved":
-            check(e.get("inode") in leaked[e["pid"], e["fd"]],
-                  f"leak_resolved of pid {e['pid']} fd {e['fd']} names inode {e.get('inode')}, "
-                  f"its leak {leaked[e['pid'], e['fd']]}")
-    return collections.Counter(tuple(str(e.get(k)) for k in
-                                     ("event", "comm", "fd", "type", "evidence", "how"))
-                               for e in fs)
-
-
 def start(ctx, backend, argv, grace, extra=()):
     return ctx.fdtrace("-j", "-g", grace, f"--backend={backend}", *extra, "--", *argv)
 
@@ -97,20 +75,11 @@ def both(ctx, name, argv_of, grace, extra=()):
 
 
 def compare(ctx, name, evs):
-    tp, fe = evs["tracepoint"], evs["fentry"]
-    ft, ff = findings(tp), findings(fe)
-    check(ft == ff, f"{name}: findings differ:\n      tracepoint {sorted(ft.items())}\n"
-          f"      fentry     {sorted(ff.items())}")
-    st, sf = summaries(tp), summaries(fe)
-    check(st == sf, f"{name}: summaries differ:\n      tracepoint {sorted(st.items())}\n"
-          f"      fentry     {sorted(sf.items())}")
-    tt, tf = totals(tp), totals(fe)
-    for k in tt:
-        if k not in TOTALS_LEFT_OUT and not k.startswith("_"):
-            check(tt[k] == tf.get(k), f"{name}: totals {k}: tracepoint {tt[k]}, fentry {tf.get(k)}")
+    tt, tf = compare_runs(name, {b: evs[b] for b in ("tracepoint", "fentry")})
     check(tt["records"] == tf["records"],
           f"{name}: records: tracepoint {tt['records']}, fentry {tf['records']}")
-    ctx.log(f"{name}: {sum(ft.values())} findings, {tt['records']} records with both backends")
+    ctx.log(f"{name}: {sum(findings(evs['tracepoint']).values())} findings, "
+            f"{tt['records']} records with both backends")
 
 
 # The C close paths (each way an fd ends: close, close_range, dup2/dup3
