@@ -439,6 +439,20 @@ static void report_init(struct report *r, enum report_kind kind,
 	r->ts_ns = ts;
 }
 
+/* A finding about one fd that a record alone establishes: reported as the record says. */
+static void emit_fd_report(struct matcher *m, enum report_kind kind, const struct proc *p,
+			   const struct fdt_rec_hdr *h, __s32 fd, __s32 epfd,
+			   const struct fdt_file *file)
+{
+	struct report rep;
+
+	report_init(&rep, kind, p, h->ts_ns);
+	rep.fd = fd;
+	rep.epfd = epfd;
+	rep.file = *file;
+	emit(m, &rep);
+}
+
 /* ---- how long until EMFILE ---- */
 
 /* Limits beyond this are as good as none (the kernel's nr_open is 2^30 at most). */
@@ -774,7 +788,6 @@ static bool track_state(struct matcher *m, __u32 pidx, const struct fdt_rec_epol
 static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r,
 			const struct fdt_sock_id *sock)
 {
-	struct report rep;
 	__u32 pidx = proc_get(m, &r->hdr, false);
 	struct proc *p;
 
@@ -788,11 +801,8 @@ static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r,
 			p->st.del_enoent++;
 		} else if (r->ret == -EBADF) {
 			p->st.deregister_failed++;
-			report_init(&rep, REPORT_DEREGISTER_FAILED, p, r->hdr.ts_ns);
-			rep.fd = r->fd;
-			rep.epfd = r->epfd;
-			rep.file = r->file;
-			emit(m, &rep);
+			emit_fd_report(m, REPORT_DEREGISTER_FAILED, p, &r->hdr, r->fd, r->epfd,
+				       &r->file);
 		}
 		return 0;
 	}
@@ -873,11 +883,8 @@ static int on_close(struct matcher *m, const struct fdt_rec_close *r)
 		 */
 		if ((r->flags & FDT_CLOSEF_UNSEEN) && (r->flags & FDT_CLOSEF_STILL_WATCHED)) {
 			p->st.closed_while_watched++;
-			report_init(&rep, REPORT_CLOSED_WHILE_WATCHED, p, r->hdr.ts_ns);
-			rep.fd = r->fd;
-			rep.epfd = r->epfd;
-			rep.file = r->file;
-			emit(m, &rep);
+			emit_fd_report(m, REPORT_CLOSED_WHILE_WATCHED, p, &r->hdr, r->fd, r->epfd,
+				       &r->file);
 		}
 		return 0;
 	}
