@@ -34,6 +34,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "fdtrace.h"
+#include "pystack.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -106,6 +107,11 @@ const volatile __u32 targ_sample = 0;
  * (struct fdt_proc_val).  Set by the loader; 0: every record (full).
  */
 const volatile __u32 targ_summary = 0;
+/*
+ * Call sites at ADD and DEL (--stacks): the native return address, and
+ * the Python frames of the processes userspace put in py_procs.
+ */
+const volatile __u32 targ_stacks = 1;
 const volatile __u64 targ_grace_ns = 0;
 
 /*
@@ -639,6 +645,8 @@ static __always_inline void emit_withheld_del(__u64 pid_tgid, int fd, const stru
 	r->rd_seq = p->rd_seq;
 	r->wr_seq = p->wr_seq;
 	r->site = p->site;
+	r->py_stack = p->py_stack;
+	r->pad = 0;
 	if (p->flags & FDT_CTLF_SOCK)
 		__builtin_memcpy(r + 1, &p->sock, sizeof(p->sock));
 	rec_submit(r, size);
@@ -743,6 +751,8 @@ static __always_inline void emit_withheld_add(__u64 pid_tgid, int fd, const stru
 	r->rd_seq = 0;
 	r->wr_seq = 0;
 	r->site = v->add_site;
+	r->py_stack = v->add_py_stack;
+	r->pad = 0;
 	rec_submit(r, sizeof(*r));
 }
 
@@ -842,7 +852,7 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	struct fdt_fd_val *quiet_del = NULL;
 	bool known, quiet = false, pending_old = false;
 	__u64 site = 0;
-	__u32 op, flags = 0, size, zero = 0;
+	__u32 op, flags = 0, size, zero = 0, py = 0;
 	int epfd, fd, ret = ctx->ret;
 
 	k.pid = pid_tgid >> 32;
@@ -883,8 +893,11 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		file_id(f, &id);
 
 	/* summary mode: the call site of an ADD is kept with the fd */
-	if (targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
+	if (targ_stacks && targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
 		bpf_probe_read_user(&site, sizeof(site), (void *)PT_REGS_SP_CORE(regs));
+	/* the Python frames above it, by id (pystack.bpf.h) */
+	if (targ_stacks && ret == 0 && op != FDT_EPOLL_CTL_MOD)
+		py = py_stack_id(k.pid, (__u32)pid_tgid);
 
 	/*
 	 * Any successful op makes the fd tracked, DEL included: a watch that
@@ -913,7 +926,7 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 				nv.watches += pw;	/* another epoll instance */
 			nv.epfd = op == FDT_EPOLL_CTL_ADD ? epfd : (v ? v->epfd : -1);
 			nv.flags = 0;
-			nv.pad = 0;
+			nv.add_py_stack = op == FDT_EPOLL_CTL_ADD ? py : (v ? v->add_py_stack : 0);
 			nv.add_site = op == FDT_EPOLL_CTL_ADD ? site : (v ? v->add_site : 0);
 			if (targ_summary && op == FDT_EPOLL_CTL_ADD) {
 				if (!v) {
@@ -982,6 +995,8 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 			p->rd_seq = 0;
 			p->wr_seq = 0;
 			p->file = id;
+			p->py_stack = py;
+			p->add_py_stack = quiet_del->add_py_stack;
 			p->pad = 0;
 			if (sk) {
 				if (sock_is_tcp(sk)) {
@@ -1011,7 +1026,9 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		r->rd_seq = 0;
 		r->wr_seq = 0;
 		r->site = site;
-		if (!targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
+		r->py_stack = py;
+		r->pad = 0;
+		if (targ_stacks && !targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
 			bpf_probe_read_user(&r->site, sizeof(r->site),
 					    (void *)PT_REGS_SP_CORE(regs));
 		if (sk) {
@@ -1304,6 +1321,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (!pv)
 		return 0;
 	close_fds(pv, pid_tgid, 0, ~0U, FDT_CLOSE_EXEC);
+	py_forget(pid_tgid >> 32);	/* another program: userspace looks anew */
 
 	r = rec_reserve(FDT_REC_EXEC, sizeof(*r), pid_tgid);
 	if (!r)
@@ -1347,6 +1365,7 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 		r->k_rewatched = pv->k_rewatched;
 		rec_submit(r, sizeof(*r));
 	}
+	py_forget(tgid);
 	/* last: rec_reserve() counts a lost record against the process */
 	bpf_map_delete_elem(&traced_pids, &tgid);
 	return 0;

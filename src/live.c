@@ -984,6 +984,7 @@ static int start_tracing(struct session *s, const sigset_t *blocked)
 		.nr_comms = s->env->nr_comms,
 		.sample = s->env->sample,
 		.summary = s->env->stream_summary,
+		.stacks = s->env->stacks,
 		.grace_ns = s->env->grace_ns,
 	};
 	char errbuf[256];

@@ -161,6 +161,7 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 	bpf_map__set_max_entries(t->skel->maps.pending, opts->max_tracked_fds);
 	t->skel->rodata->targ_summary = opts->summary;
 	t->skel->rodata->targ_grace_ns = opts->grace_ns;
+	t->skel->rodata->targ_stacks = opts->stacks;
 	t->skel->rodata->targ_pidns_ino = opts->pidns_ino;
 	t->skel->rodata->targ_select = (opts->select_all ? FDT_SELECT_ALL : 0) |
 				       (opts->nr_cgroups ? FDT_SELECT_CGROUP : 0) |
@@ -424,6 +425,7 @@ int tracer__take_pending(struct tracer *t, __u64 before_ns, size_t max,
 		rec.r.op = FDT_EPOLL_CTL_ADD;
 		rec.r.file = v.file;
 		rec.r.site = v.add_site;
+		rec.r.py_stack = v.add_py_stack;
 		fn(ctx, &rec, rec.r.hdr.size);
 		rec.r.hdr.size = v.flags & FDT_CTLF_SOCK ? sizeof(rec.r) + sizeof(rec.sock) :
 							sizeof(rec.r);
@@ -434,6 +436,7 @@ int tracer__take_pending(struct tracer *t, __u64 before_ns, size_t max,
 		rec.r.rd_seq = v.rd_seq;
 		rec.r.wr_seq = v.wr_seq;
 		rec.r.site = v.site;
+		rec.r.py_stack = v.py_stack;
 		if (v.flags & FDT_CTLF_SOCK)
 			rec.sock = v.sock;
 		fn(ctx, &rec, rec.r.hdr.size);
@@ -542,4 +545,20 @@ void tracer__free(struct tracer *t)
 	ring_buffer__free(t->rb);
 	fdtrace_bpf__destroy(t->skel);
 	free(t);
+}
+
+int tracer__set_python(struct tracer *t, __u32 pid, const struct fdt_py_proc *cfg)
+{
+	struct bpf_map *map = t->skel->maps.py_procs;
+
+	if (!cfg) {
+		bpf_map__delete_elem(map, &pid, sizeof(pid), 0);
+		return 0;
+	}
+	return bpf_map__update_elem(map, &pid, sizeof(pid), cfg, sizeof(*cfg), BPF_ANY);
+}
+
+int tracer__py_stack(struct tracer *t, __u32 id, struct fdt_py_stack *st)
+{
+	return bpf_map__lookup_elem(t->skel->maps.py_stacks, &id, sizeof(id), st, sizeof(*st), 0);
 }

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/*
+ * Python call sites: the frames of a CPython interpreter, walked at an
+ * epoll_ctl ADD or DEL (included by fdtrace.bpf.c; maps and ABI in
+ * fdtrace_py.h).
+ *
+ * The thread state is found without the GIL: select.epoll's register()
+ * and unregister() release it around epoll_ctl (Py_BEGIN_ALLOW_THREADS),
+ * so _PyRuntime.gilstate.tstate_current is NULL just then.  Every thread
+ * state records the kernel tid it runs on (PyThreadState.native_thread_id,
+ * new in 3.11, set where the thread starts), so the caller's is the one in
+ * the interpreters' thread lists whose tid is the current one.  Its frame
+ * chain stays put while the GIL is released: the thread is in the C call.
+ */
+#ifndef __FDTRACE_PYSTACK_BPF_H
+#define __FDTRACE_PYSTACK_BPF_H
+
+#include "fdtrace_py.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FDT_PY_MAX_PROCS);
+	__type(key, __u32);			/* tgid */
+	__type(value, struct fdt_py_proc);
+} py_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FDT_PY_MAX_STACKS);
+	__type(key, __u32);			/* stack id */
+	__type(value, struct fdt_py_stack);
+} py_stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fdt_py_stack);
+} py_scratch SEC(".maps");
+
+static __always_inline __u64 py_ptr(__u64 addr)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+static __always_inline __u64 py_mix(__u64 h, __u64 v)
+{
+	h ^= v;
+	h *= 0x100000001b3ULL;	/* FNV-1a 64 prime */
+	return h ^ (h >> 29);
+}
+
+/*
+ * The id of the calling thread's Python stack, kept in py_stacks; 0 when
+ * the process is not a known interpreter or the thread runs no Python.
+ * A function of its own: the verifier checks the walk once, not in every
+ * path of the epoll_ctl handler.
+ */
+static __noinline __u32 py_stack_id(__u32 pid, __u32 tid)
+{
+	const struct fdt_py_proc *c = bpf_map_lookup_elem(&py_procs, &pid);
+	struct fdt_py_stack *st;
+	__u64 ts, frame, h;
+	__u32 zero = 0, n = 0, id;
+	int i;
+
+	if (!c)
+		return 0;
+	st = bpf_map_lookup_elem(&py_scratch, &zero);
+	if (!st)
+		return 0;
+	/* the main interpreter only: subinterpreters are rare in servers */
+	ts = py_ptr(c->runtime + c->rt_interp_head);
+	if (!ts)
+		return 0;
+	ts = py_ptr(ts + c->is_tstate_head);
+	for (i = 0; i < FDT_PY_MAX_THREADS && ts; i++) {
+		if (py_ptr(ts + c->ts_native_tid) == tid)
+			break;
+		ts = py_ptr(ts + c->ts_next);
+	}
+	if (!ts || i == FDT_PY_MAX_THREADS)
+		return 0;
+	frame = py_ptr(ts + c->ts_cframe);
+	frame = frame ? py_ptr(frame + c->cf_current_frame) : 0;
+
+	st->pid = pid;
+	st->flags = 0;
+	h = py_mix(0xcbf29ce484222325ULL, pid);
+	/* a few more steps than frames kept: incomplete frames are skipped */
+	for (i = 0; i < FDT_PY_MAX_FRAMES + 8 && frame; i++) {
+		__u64 code = py_ptr(frame + c->if_code), prev, first;
+		__s32 firsttraceable = 0;
+		__u8 owner = 0;
+
+		if (n >= FDT_PY_MAX_FRAMES) {
+			st->flags |= FDT_PYF_TRUNCATED;
+			break;
+		}
+		prev = py_ptr(frame + c->if_prev_instr);
+		bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + c->if_owner));
+		frame = py_ptr(frame + c->if_previous);
+		if (!code)
+			continue;
+		first = code + c->co_code_adaptive;
+		bpf_probe_read_user(&firsttraceable, sizeof(firsttraceable),
+				    (void *)(code + c->co_firsttraceable));
+		/*
+		 * _PyFrame_IsIncomplete(): a frame still being set up has run
+		 * none of its code; CPython's own tracebacks skip it.
+		 */
+		if (owner != c->owned_by_generator && prev < first + 2 * (__u64)firsttraceable)
+			continue;
+		st->frames[n].code = code;
+		st->frames[n].lasti = (prev - first) >> 1;	/* _Py_CODEUNIT: 2 bytes */
+		st->frames[n].pad = 0;
+		h = py_mix(py_mix(h, code), st->frames[n].lasti);
+		n++;
+	}
+	if (!n)
+		return 0;
+	st->nr = n;
+	id = (__u32)(h ^ (h >> 32));
+	if (!id)
+		id = 1;
+	/* an id already there is the same stack (or a collision: 1 in 2^32) */
+	bpf_map_update_elem(&py_stacks, &id, st, BPF_NOEXIST);
+	return id;
+}
+
+/* exec or exit: the interpreter userspace described is gone */
+static __always_inline void py_forget(__u32 tgid)
+{
+	bpf_map_delete_elem(&py_procs, &tgid);
+}
+
+#endif /* __FDTRACE_PYSTACK_BPF_H */
