@@ -31,7 +31,7 @@ endif
 # tools use them on their own.
 CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/attrib.c src/output.c src/json_writer.c src/clock.c src/html.c \
 	      src/record.c src/record_reader.c src/replay.c src/prom.c src/findings.c src/sites.c
-TOOL_SRCS  := src/fdtrace.c src/live.c src/sites_dwfl.c src/env.c src/tracer.c src/procfs.c src/command.c
+TOOL_SRCS  := src/fdtrace.c src/live.c src/sites_dwfl.c src/pysites.c src/env.c src/tracer.c src/procfs.c src/command.c
 CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
 TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 
@@ -67,6 +67,16 @@ $(OUTPUT)/version.h: FORCE | $(OUTPUT)
 	$(Q)cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 $(OUTPUT)/obj/env.o $(OUTPUT)/obj/live.o $(OUTPUT)/obj/replay.o: $(OUTPUT)/version.h
+
+# CPython 3.11's structure offsets, from its own internal headers
+# (python3.11-dev): the generator is built against them and run.
+PY311_INC  ?= /usr/include/python3.11
+$(OUTPUT)/py311_offsets.h: scripts/py311_offsets.c | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(CC) -DPy_BUILD_CORE -I$(PY311_INC) -I$(PY311_INC)/internal $< -o $(OUTPUT)/py311_offsets
+	$(Q)$(OUTPUT)/py311_offsets > $@
+
+$(OUTPUT)/obj/pysites.o: $(OUTPUT)/py311_offsets.h
 
 # tracer.c includes the skeleton: it must exist before its dependency
 # file does.

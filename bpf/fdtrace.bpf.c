@@ -1330,7 +1330,16 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	r->exit_code = 0;
 	r->lost = 0;
 	r->k_ended = r->k_closed = r->k_rewatched = 0;
-	rec_submit(r, sizeof(*r));
+	/*
+	 * --stacks: userspace looks for an interpreter in the new program
+	 * (pystack.bpf.h) before it gets far: no waiting for the threshold.
+	 */
+	if (targ_stacks) {
+		bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+		stat_inc(FDT_STAT_EVENTS);
+	} else {
+		rec_submit(r, sizeof(*r));
+	}
 	return 0;
 }
 

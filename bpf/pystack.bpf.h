@@ -53,77 +53,108 @@ static __always_inline __u64 py_mix(__u64 h, __u64 v)
 	return h ^ (h >> 29);
 }
 
+struct py_walk {
+	struct fdt_py_proc c;	/* a copy: the callbacks see only the stack */
+	__u64 ts;		/* thread state, then */
+	__u64 frame;		/* _PyInterpreterFrame */
+	__u64 h;		/* hash of the frames so far */
+	__u32 tid;
+	__u32 n;		/* frames kept */
+	__u32 flags;		/* FDT_PYF_* */
+	__u32 found;		/* ts is the calling thread's */
+};
+
+/* bpf_loop() callback: stop at the thread state of the calling thread. */
+static long py_find_tstate(__u32 i, struct py_walk *w)
+{
+	if (!w->ts)
+		return 1;
+	if (py_ptr(w->ts + w->c.ts_native_tid) == w->tid) {
+		w->found = 1;
+		return 1;
+	}
+	w->ts = py_ptr(w->ts + w->c.ts_next);
+	return 0;
+}
+
+/* bpf_loop() callback: keep one frame, go to the caller's. */
+static long py_frame(__u32 i, struct py_walk *w)
+{
+	__u64 frame = w->frame, code, prev, first;
+	__s32 firsttraceable = 0;
+	struct fdt_py_stack *st;
+	__u32 zero = 0, n = w->n;
+	__u8 owner = 0;
+
+	if (!frame)
+		return 1;
+	if (n >= FDT_PY_MAX_FRAMES) {
+		w->flags |= FDT_PYF_TRUNCATED;
+		return 1;
+	}
+	st = bpf_map_lookup_elem(&py_scratch, &zero);
+	if (!st)
+		return 1;
+	code = py_ptr(frame + w->c.if_code);
+	prev = py_ptr(frame + w->c.if_prev_instr);
+	bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + w->c.if_owner));
+	w->frame = py_ptr(frame + w->c.if_previous);
+	if (!code)
+		return 0;
+	first = code + w->c.co_code_adaptive;
+	bpf_probe_read_user(&firsttraceable, sizeof(firsttraceable),
+			    (void *)(code + w->c.co_firsttraceable));
+	/*
+	 * _PyFrame_IsIncomplete(): a frame still being set up has run none
+	 * of its code; CPython's own tracebacks skip it.
+	 */
+	if (owner != w->c.owned_by_generator && prev < first + 2 * (__u64)firsttraceable)
+		return 0;
+	st->frames[n].code = code;
+	st->frames[n].lasti = (prev - first) >> 1;	/* _Py_CODEUNIT: 2 bytes */
+	st->frames[n].pad = 0;
+	w->h = py_mix(py_mix(w->h, code), st->frames[n].lasti);
+	w->n = n + 1;
+	return 0;
+}
+
 /*
  * The id of the calling thread's Python stack, kept in py_stacks; 0 when
  * the process is not a known interpreter or the thread runs no Python.
- * A function of its own: the verifier checks the walk once, not in every
- * path of the epoll_ctl handler.
+ * bpf_loop() (5.17) rather than bounded loops: with a frame count and a
+ * hash in flight, a loop's states do not prune and the verifier gives up.
  */
 static __noinline __u32 py_stack_id(__u32 pid, __u32 tid)
 {
 	const struct fdt_py_proc *c = bpf_map_lookup_elem(&py_procs, &pid);
 	struct fdt_py_stack *st;
-	__u64 ts, frame, h;
-	__u32 zero = 0, n = 0, id;
-	int i;
+	struct py_walk w = {};
+	__u32 zero = 0, id;
 
 	if (!c)
 		return 0;
-	st = bpf_map_lookup_elem(&py_scratch, &zero);
-	if (!st)
-		return 0;
+	w.c = *c;
+	w.tid = tid;
 	/* the main interpreter only: subinterpreters are rare in servers */
-	ts = py_ptr(c->runtime + c->rt_interp_head);
-	if (!ts)
+	w.ts = py_ptr(c->runtime + c->rt_interp_head);
+	if (!w.ts)
 		return 0;
-	ts = py_ptr(ts + c->is_tstate_head);
-	for (i = 0; i < FDT_PY_MAX_THREADS && ts; i++) {
-		if (py_ptr(ts + c->ts_native_tid) == tid)
-			break;
-		ts = py_ptr(ts + c->ts_next);
-	}
-	if (!ts || i == FDT_PY_MAX_THREADS)
+	w.ts = py_ptr(w.ts + c->is_tstate_head);
+	bpf_loop(FDT_PY_MAX_THREADS, py_find_tstate, &w, 0);
+	if (!w.found)
 		return 0;
-	frame = py_ptr(ts + c->ts_cframe);
-	frame = frame ? py_ptr(frame + c->cf_current_frame) : 0;
-
-	st->pid = pid;
-	st->flags = 0;
-	h = py_mix(0xcbf29ce484222325ULL, pid);
+	w.frame = py_ptr(w.ts + c->ts_cframe);
+	w.frame = w.frame ? py_ptr(w.frame + c->cf_current_frame) : 0;
+	w.h = py_mix(0xcbf29ce484222325ULL, pid);
 	/* a few more steps than frames kept: incomplete frames are skipped */
-	for (i = 0; i < FDT_PY_MAX_FRAMES + 8 && frame; i++) {
-		__u64 code = py_ptr(frame + c->if_code), prev, first;
-		__s32 firsttraceable = 0;
-		__u8 owner = 0;
-
-		if (n >= FDT_PY_MAX_FRAMES) {
-			st->flags |= FDT_PYF_TRUNCATED;
-			break;
-		}
-		prev = py_ptr(frame + c->if_prev_instr);
-		bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + c->if_owner));
-		frame = py_ptr(frame + c->if_previous);
-		if (!code)
-			continue;
-		first = code + c->co_code_adaptive;
-		bpf_probe_read_user(&firsttraceable, sizeof(firsttraceable),
-				    (void *)(code + c->co_firsttraceable));
-		/*
-		 * _PyFrame_IsIncomplete(): a frame still being set up has run
-		 * none of its code; CPython's own tracebacks skip it.
-		 */
-		if (owner != c->owned_by_generator && prev < first + 2 * (__u64)firsttraceable)
-			continue;
-		st->frames[n].code = code;
-		st->frames[n].lasti = (prev - first) >> 1;	/* _Py_CODEUNIT: 2 bytes */
-		st->frames[n].pad = 0;
-		h = py_mix(py_mix(h, code), st->frames[n].lasti);
-		n++;
-	}
-	if (!n)
+	bpf_loop(FDT_PY_MAX_FRAMES + 8, py_frame, &w, 0);
+	st = bpf_map_lookup_elem(&py_scratch, &zero);
+	if (!w.n || !st)
 		return 0;
-	st->nr = n;
-	id = (__u32)(h ^ (h >> 32));
+	st->pid = pid;
+	st->nr = w.n;
+	st->flags = w.flags;
+	id = (__u32)(w.h ^ (w.h >> 32));
 	if (!id)
 		id = 1;
 	/* an id already there is the same stack (or a collision: 1 in 2^32) */
