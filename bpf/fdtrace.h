@@ -126,11 +126,15 @@ struct fdt_rec_epoll_ctl {
 	/*
 	 * ADD and DEL in a Python 3.11 process fdtrace knows: the id of the
 	 * calling thread's Python frames in the py_stacks map (fdtrace_py.h);
-	 * 0 if none.
+	 * 0 if none.  Appended within ABI 5: a record written before ends
+	 * here (FDT_REC_EPOLL_CTL_V5_SIZE), and its fdt_sock_id, if any,
+	 * follows at that offset, so the socket is always the record's last
+	 * sizeof(struct fdt_sock_id) bytes.
 	 */
 	__u32 py_stack;
 	__u32 pad;
 };
+#define FDT_REC_EPOLL_CTL_V5_SIZE	96
 
 /*
  * What a socket was connected to, read when its watch ended (so it is
@@ -289,7 +293,7 @@ struct fdt_verify {
 static inline __u32 fdt_rec_min_size(__u32 type)
 {
 	switch (type) {
-	case FDT_REC_EPOLL_CTL:		return sizeof(struct fdt_rec_epoll_ctl);
+	case FDT_REC_EPOLL_CTL:		return FDT_REC_EPOLL_CTL_V5_SIZE;	/* before py_stack */
 	case FDT_REC_CLOSE:		return sizeof(struct fdt_rec_close);
 	case FDT_REC_EXEC:
 	case FDT_REC_EXIT:
@@ -306,6 +310,8 @@ _Static_assert(sizeof(struct fdt_fd_val) == 48, "fdt_fd_val layout");
 _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
 _Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
 _Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 104, "fdt_rec_epoll_ctl layout");
+_Static_assert(__builtin_offsetof(struct fdt_rec_epoll_ctl, py_stack) == FDT_REC_EPOLL_CTL_V5_SIZE,
+	       "fdt_rec_epoll_ctl before py_stack");
 _Static_assert(sizeof(struct fdt_rec_close) == 72, "fdt_rec_close layout");
 _Static_assert(sizeof(struct fdt_sock_id) == 108, "fdt_sock_id layout");
 _Static_assert(sizeof(struct fdt_rec_proc) == 80, "fdt_rec_proc layout");

@@ -1106,9 +1106,15 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 
 	switch (r.hdr.type) {
 	case FDT_REC_EPOLL_CTL:
-		/* a DEL of a socket may carry where it went */
+		/*
+		 * A DEL of a socket may carry where it went, in the record's
+		 * last bytes; what comes before them is the epoll_ctl record,
+		 * whose py_stack only a record that long has.
+		 */
 		if ((r.ctl.flags & FDT_CTLF_SOCK) && size >= need + sizeof(sock)) {
-			memcpy(&sock, (const char *)data + need, sizeof(sock));
+			if (size - sizeof(sock) < sizeof(r.ctl))
+				r.ctl.py_stack = 0;
+			memcpy(&sock, (const char *)data + size - sizeof(sock), sizeof(sock));
 			sock.path[FDT_SOCK_PATH_LEN - 1] = '\0';
 			err = on_epoll_ctl(m, &r.ctl, &sock);
 		} else {
