@@ -48,6 +48,13 @@ struct fdt_py_proc {
 	__u16 co_firsttraceable;	/* PyCodeObject._co_firsttraceable */
 	__u16 owned_by_generator;	/* FRAME_OWNED_BY_GENERATOR */
 	__u16 pad;
+	/*
+	 * Which program of the process this describes (userspace counts):
+	 * copied into every stack, so frames taken before an exec are never
+	 * named from the program after it.
+	 */
+	__u32 gen;
+	__u32 pad2;
 };
 
 struct fdt_py_frame {
@@ -64,11 +71,13 @@ struct fdt_py_stack {
 	__u32 pid;		/* tgid the stack was taken in (part of its id) */
 	__u16 nr;		/* frames[0 .. nr) are set, innermost first */
 	__u16 flags;		/* FDT_PYF_* */
+	__u32 gen;		/* fdt_py_proc.gen when it was taken (part of its id) */
+	__u32 pad;
 	struct fdt_py_frame frames[FDT_PY_MAX_FRAMES];
 };
 
-_Static_assert(sizeof(struct fdt_py_proc) == 40, "fdt_py_proc layout");
+_Static_assert(sizeof(struct fdt_py_proc) == 48, "fdt_py_proc layout");
 _Static_assert(sizeof(struct fdt_py_frame) == 16, "fdt_py_frame layout");
-_Static_assert(sizeof(struct fdt_py_stack) == 264, "fdt_py_stack layout");
+_Static_assert(sizeof(struct fdt_py_stack) == 272, "fdt_py_stack layout");
 
 #endif /* __FDTRACE_PY_H */

@@ -145,13 +145,15 @@ static __noinline __u32 py_stack_id(__u32 pid, __u32 tid)
 		return 0;
 	w.frame = py_ptr(w.ts + c->ts_cframe);
 	w.frame = w.frame ? py_ptr(w.frame + c->cf_current_frame) : 0;
-	w.h = py_mix(0xcbf29ce484222325ULL, pid);
+	w.h = py_mix(py_mix(0xcbf29ce484222325ULL, pid), c->gen);
 	/* a few more steps than frames kept: incomplete frames are skipped */
 	bpf_loop(FDT_PY_MAX_FRAMES + 8, py_frame, &w, 0);
 	st = bpf_map_lookup_elem(&py_scratch, &zero);
 	if (!w.n || !st)
 		return 0;
 	st->pid = pid;
+	st->gen = w.c.gen;
+	st->pad = 0;
 	st->nr = w.n;
 	st->flags = w.flags;
 	id = (__u32)(w.h ^ (w.h >> 32));

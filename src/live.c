@@ -232,7 +232,13 @@ static void py_name_stack(struct session *s, __u32 pid, __u32 id)
 
 	if (!s->py || !id || sites__py_frames(s->sites, pid, id, NULL, 0))
 		return;
-	if (tracer__py_stack(s->tracer, id, &st) || st.pid != pid)
+	/*
+	 * Taken from the program the process runs now, or nothing is read:
+	 * the kernel forgets the interpreter at the exec itself, before
+	 * its EXEC record reaches us.
+	 */
+	if (tracer__py_stack(s->tracer, id, &st) || st.pid != pid || !st.gen ||
+	    st.gen != py_resolver__gen(s->py, pid) || st.gen != tracer__py_gen(s->tracer, pid))
 		return;
 	for (i = 0; i < st.nr && i < FDT_PY_MAX_FRAMES; i++) {
 		if (py_resolver__frame(s->py, pid, st.frames[i].code, st.frames[i].lasti,

@@ -40,11 +40,13 @@ struct py_proc {
 	__u8 state;	/* enum py_state */
 	__u8 tries;
 	__u64 code_type;	/* address of PyCode_Type, 0 if unknown */
+	__u32 gen;		/* of the config given to the kernel */
 };
 
 struct py_resolver {
 	struct py_proc procs[MAX_PROCS];
 	size_t nr;
+	__u32 next_gen;
 };
 
 struct py_resolver *py_resolver__new(void)
@@ -74,6 +76,13 @@ static struct py_proc *proc_of(struct py_resolver *r, __u32 pid, bool add)
 	}
 	r->procs[r->nr] = (struct py_proc){ .pid = pid };
 	return &r->procs[r->nr++];
+}
+
+__u32 py_resolver__gen(struct py_resolver *r, __u32 pid)
+{
+	struct py_proc *p = proc_of(r, pid, false);
+
+	return p && p->state == PY_KNOWN ? p->gen : 0;
 }
 
 void py_resolver__forget(struct py_resolver *r, __u32 pid)
@@ -283,6 +292,7 @@ int py_resolver__seen(struct py_resolver *r, __u32 pid, bool fresh,
 	if (!p)
 		return 0;
 	if (fresh) {
+		p->gen = 0;
 		p->state = PY_PENDING;
 		p->tries = 0;
 		p->code_type = 0;
@@ -301,6 +311,7 @@ int py_resolver__seen(struct py_resolver *r, __u32 pid, bool fresh,
 	}
 	if (!err) {
 		p->state = PY_KNOWN;
+		p->gen = cfg->gen = ++r->next_gen ? r->next_gen : ++r->next_gen;
 		return 1;
 	}
 	if (err == -EPROTONOSUPPORT || ++p->tries >= MAX_TRIES) {

@@ -31,6 +31,8 @@ void py_resolver__free(struct py_resolver *r);
  */
 int py_resolver__seen(struct py_resolver *r, __u32 pid, bool fresh,
 		      struct fdt_py_proc *cfg, char *ver, size_t len);
+/* The generation of pid's interpreter given to the kernel last (fdt_py_proc.gen), 0: none. */
+__u32 py_resolver__gen(struct py_resolver *r, __u32 pid);
 /* pid exited. */
 void py_resolver__forget(struct py_resolver *r, __u32 pid);
 /*

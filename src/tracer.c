@@ -558,6 +558,15 @@ int tracer__set_python(struct tracer *t, __u32 pid, const struct fdt_py_proc *cf
 	return bpf_map__update_elem(map, &pid, sizeof(pid), cfg, sizeof(*cfg), BPF_ANY);
 }
 
+__u32 tracer__py_gen(struct tracer *t, __u32 pid)
+{
+	struct fdt_py_proc cfg;
+
+	if (bpf_map__lookup_elem(t->skel->maps.py_procs, &pid, sizeof(pid), &cfg, sizeof(cfg), 0))
+		return 0;
+	return cfg.gen;
+}
+
 int tracer__py_stack(struct tracer *t, __u32 id, struct fdt_py_stack *st)
 {
 	return bpf_map__lookup_elem(t->skel->maps.py_stacks, &id, sizeof(id), st, sizeof(*st), 0);

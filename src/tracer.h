@@ -113,6 +113,8 @@ int tracer__take_pending(struct tracer *t, __u64 before_ns, size_t max,
  * ADDs and DELs with the layout in *cfg; NULL: stop (exec, exit).
  */
 int tracer__set_python(struct tracer *t, __u32 pid, const struct fdt_py_proc *cfg);
+/* fdt_py_proc.gen of pid's interpreter in the kernel now; 0: none (it exec'd or exited). */
+__u32 tracer__py_gen(struct tracer *t, __u32 pid);
 /* The frames of Python stack id (fdt_rec_epoll_ctl.py_stack). 0 or -errno. */
 int tracer__py_stack(struct tracer *t, __u32 id, struct fdt_py_stack *st);
 /* Attach every program; mounts tracefs if it is missing. */

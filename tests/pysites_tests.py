@@ -209,3 +209,20 @@ def pysites_layout_pyenv(ctx):
         return [l for l in text.splitlines() if l.startswith("#define") and "HEADERS_HEX" not in l]
 
     check(layout(theirs) == layout(ours), f"layouts differ:\n{theirs}\n{ours}")
+
+
+@test(timeout=90)
+def pysites_attach_pid(ctx):
+    """-p on a running python3.11: its interpreter is found at attach; the same frames and one site."""
+    grace = 0.5
+    report = ctx.path("account.jsonl")
+    argv = [h.PYTHON, WL, "-o", report, "-g", grace, "-n", 8, "--loop", "asyncio", "--wait", "--hold"]
+    ft, _ = h.trace_pid(ctx, argv, report, grace)
+    evs = ft.events()
+    leaks = [e for e in evs if e["event"] == "leak"]
+    check(len(leaks) == 4, f"{len(leaks)} leaks, expected 4")
+    for e in leaks:
+        check(workload_frames(e.get("del_frames", []))[:1] == [frame(*DEL_FRAME)],
+              f"DEL frames {e.get('del_frames')}")
+    sites = [e for e in evs if e["event"] == "site"]
+    check(len(sites) == 1 and sites[0]["leaks"] == 4, f"one site with 4 leaks expected: {sites}")
