@@ -61,7 +61,7 @@ import harness as h
 from harness import Skip
 
 SECTIONS = ("tax", "traced", "alt", "redis", "throughput", "leakcheck", "closerange",
-            "evidence", "fleet")
+            "evidence", "fleet", "stacks")
 
 
 def pinner(cpu):
@@ -131,13 +131,18 @@ class Bench:
 
     # ---- the workload: syscall_cost -------------------------------------
 
-    def run_cost(self, ops, n, reps, tool=None, tax_target=None):
+    def run_cost(self, ops, n, reps, tool=None, tax_target=None, python=False):
         """syscall_cost on the work CPU, with tool attached to it (traced)
         or to tax_target (an idle process: syscall_cost is then untraced).
+        python: bench/py_epoll_cost.py instead (ops unused).
         Returns (result dict, tool info)."""
         out = self.path("cost.json")
-        cmd = [self.prog("syscall_cost"), "-w", "-c", str(self.work_cpu), "-n", str(n),
-               "-r", str(reps), "-O", ops, "-o", out]
+        if python:
+            cmd = [h.PYTHON, os.path.join(h.ROOT, "bench", "py_epoll_cost.py"), "-w",
+                   "-c", str(self.work_cpu), "-n", str(n), "-r", str(reps), "-o", out]
+        else:
+            cmd = [self.prog("syscall_cost"), "-w", "-c", str(self.work_cpu), "-n", str(n),
+                   "-r", str(reps), "-O", ops, "-o", out]
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         info = None
         window = None
@@ -780,6 +785,41 @@ class Bench:
                      f"{median(d):+.0f} ns {self.spread(d, '{:+.0f}', len(res['fdtrace']))}")
         self.note("section 8: the check-time socket read is once per leak, inside section 6's "
                   "CPU per leak")
+
+    # ---- issue 10: call sites -------------------------------------------------
+
+    def sec_stacks(self):
+        self.log("call-site capture")
+        configs = [("base", None),
+                   ("nostacks", lambda: self.tool("fdtrace", extra=["--no-stacks"])),
+                   ("stacks", lambda: self.tool("fdtrace", extra=["--stacks"]))]
+
+        def run_c(factory):
+            res, _ = self.run_cost("epoll_adddel,cycle", self.args.n, self.args.reps,
+                                   factory() if factory else None)
+            return res
+
+        def run_py(factory):
+            res, _ = self.run_cost(None, self.args.n // 2, self.args.reps,
+                                   factory() if factory else None, python=True)
+            return res
+
+        self.section("10. Call sites (issue 10): fdtrace -p --stacks against --no-stacks")
+        for label, run, op, scale in (
+                ("C: epoll_ctl() ADD or DEL, per call (native site)", run_c, "epoll_adddel", 0.5),
+                ("C: create/ADD/DEL/close cycle", run_c, "cycle", 1.0),
+                ("Python 3.11, 12 frames deep: ADD or DEL, per call", run_py, "py_adddel", 1.0)):
+            if op != "cycle":
+                res = self.rounds_of(configs, run)
+                self.raw[f"stacks_{op}"] = res
+            if "stacks" not in res or "nostacks" not in res:
+                self.row(label, "-", "skipped", "")
+                continue
+            off, on, d = self.deltas(res, "stacks", op, scale, ref="nostacks")
+            self.row(label, f"{median(off):.0f} ns", f"{median(on):.0f} ns",
+                     f"{median(d):+.0f} ns {self.spread(d, '{:+.0f}', len(res['stacks']))}")
+        self.note("section 10: base is --no-stacks, the alternative --stacks (the default with -p); "
+                  "the Python row walks 12 frames plus the interpreter's own at each call")
 
     # ---- issue 7: the whole machine -----------------------------------------
 

@@ -77,14 +77,37 @@ static long py_find_tstate(__u32 i, struct py_walk *w)
 	return 0;
 }
 
+/*
+ * The fields of a _PyInterpreterFrame the walk needs lie within this many
+ * bytes from f_code (3.11: f_code 32, previous 48, prev_instr 56, owner
+ * 69): one read per frame.  Userspace refuses a layout where they do not.
+ */
+#define PY_FRAME_WINDOW	64
+
+/*
+ * A code object's prefix (COPY_FREE_VARS, MAKE_CELL, RESUME) is a few
+ * code units: prev_instr this far past the start is past it, and the
+ * frame is complete without reading _co_firsttraceable.
+ */
+#define PY_PREFIX_MAX	64
+
+static __always_inline __u64 py_field(const __u8 *win, __u16 off, __u16 base)
+{
+	__u64 v;
+
+	__builtin_memcpy(&v, win + ((off - base) & (PY_FRAME_WINDOW - 8)), sizeof(v));
+	return v;
+}
+
 /* bpf_loop() callback: keep one frame, go to the caller's. */
 static long py_frame(__u32 i, struct py_walk *w)
 {
 	__u64 frame = w->frame, code, prev, first;
-	__s32 firsttraceable = 0;
+	__u8 win[PY_FRAME_WINDOW];
 	struct fdt_py_stack *st;
 	__u32 zero = 0, n = w->n;
-	__u8 owner = 0;
+	__u16 base = w->c.if_code;
+	__u8 owner;
 
 	if (!frame)
 		return 1;
@@ -95,21 +118,27 @@ static long py_frame(__u32 i, struct py_walk *w)
 	st = bpf_map_lookup_elem(&py_scratch, &zero);
 	if (!st)
 		return 1;
-	code = py_ptr(frame + w->c.if_code);
-	prev = py_ptr(frame + w->c.if_prev_instr);
-	bpf_probe_read_user(&owner, sizeof(owner), (void *)(frame + w->c.if_owner));
-	w->frame = py_ptr(frame + w->c.if_previous);
+	if (bpf_probe_read_user(win, sizeof(win), (void *)(frame + base)))
+		return 1;
+	code = py_field(win, w->c.if_code, base);
+	prev = py_field(win, w->c.if_prev_instr, base);
+	owner = win[(w->c.if_owner - base) & (PY_FRAME_WINDOW - 1)];
+	w->frame = py_field(win, w->c.if_previous, base);
 	if (!code)
 		return 0;
 	first = code + w->c.co_code_adaptive;
-	bpf_probe_read_user(&firsttraceable, sizeof(firsttraceable),
-			    (void *)(code + w->c.co_firsttraceable));
 	/*
 	 * _PyFrame_IsIncomplete(): a frame still being set up has run none
 	 * of its code; CPython's own tracebacks skip it.
 	 */
-	if (owner != w->c.owned_by_generator && prev < first + 2 * (__u64)firsttraceable)
-		return 0;
+	if (owner != w->c.owned_by_generator && prev < first + PY_PREFIX_MAX) {
+		__s32 firsttraceable = 0;
+
+		bpf_probe_read_user(&firsttraceable, sizeof(firsttraceable),
+				    (void *)(code + w->c.co_firsttraceable));
+		if (prev < first + 2 * (__u64)firsttraceable)
+			return 0;
+	}
 	st->frames[n].code = code;
 	st->frames[n].lasti = (prev - first) >> 1;	/* _Py_CODEUNIT: 2 bytes */
 	st->frames[n].pad = 0;

@@ -191,6 +191,13 @@ static bool version_from_name(const char *path, unsigned int *major, unsigned in
 	return p && sscanf(p, "python%u.%u", major, minor) == 2;
 }
 
+/* pystack.bpf.h reads a frame's fields in one 64-byte window from f_code */
+#define IN_WINDOW(off)	((off) >= FDT_PY311_IF_CODE && (off) + 8 <= FDT_PY311_IF_CODE + 64 && \
+			 ((off) - FDT_PY311_IF_CODE) % 8 == 0)
+_Static_assert(IN_WINDOW(FDT_PY311_IF_PREVIOUS) && IN_WINDOW(FDT_PY311_IF_PREV_INSTR) &&
+	       FDT_PY311_IF_OWNER >= FDT_PY311_IF_CODE && FDT_PY311_IF_OWNER < FDT_PY311_IF_CODE + 64,
+	       "the frame fields the kernel reads lie in its window");
+
 static void fill_311(struct fdt_py_proc *c)
 {
 	c->layout = FDT_PY_LAYOUT_311;
