@@ -226,3 +226,25 @@ def pysites_attach_pid(ctx):
               f"DEL frames {e.get('del_frames')}")
     sites = [e for e in evs if e["event"] == "site"]
     check(len(sites) == 1 and sites[0]["leaks"] == 4, f"one site with 4 leaks expected: {sites}")
+
+
+@test(timeout=60)
+def pysites_after_exec(ctx):
+    """A python that execs python: the leak made before the exec has no frames, the one after names its line."""
+    wl = os.path.join(h.WORKLOADS, "py_exec_leak.py")
+    grace = 0.5
+    ft = ctx.fdtrace("-j", "-g", grace, "--", h.PYTHON, wl, "before", grace)
+    rc = ft.wait(30)
+    check(rc == 0, f"status {rc}: {ft.stderr_lines()[-3:]}")
+    fds = [int(l.split()[1]) for l in ft.stderr_lines() if l.startswith("leaked ")]
+    check(len(fds) == 2, f"the workload says it leaked {fds}")
+    leaks = {e["fd"]: e for e in ft.events() if e["event"] == "leak"}
+    check(sorted(leaks) == sorted(fds), f"leaks {sorted(leaks)}, expected {sorted(fds)}")
+    check("del_frames" not in leaks[fds[0]] and "add_frames" not in leaks[fds[0]],
+          f"frames from before the exec: {leaks[fds[0]]}")
+    with open(wl) as f:
+        lines = f.read().splitlines()
+    after = lines.index("def leak_after():") + 1
+    unreg = next(n for n in range(after, len(lines)) if "ep.unregister(" in lines[n]) + 1
+    d = leaks[fds[1]].get("del_frames", [])
+    check(d[:1] == [f"{wl}:{unreg} in leak_after"], f"DEL frames after the exec: {d}")
