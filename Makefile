@@ -45,7 +45,7 @@ PROM_DEMO  := $(OUTPUT)/tests/prom_demo
 .DELETE_ON_ERROR:
 .PHONY: all deps demo test unit-test clean vmlinux bench install fuzz fuzz-build soak FORCE
 
-all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS) $(PROM_DEMO)
+all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS) $(PROM_DEMO) $(OUTPUT)/tests/test_pysites
 
 $(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -110,6 +110,11 @@ $(OUTPUT)/tests/test_prom $(PROM_DEMO): $(OUTPUT)/tests/%: tests/%.c \
 		$(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/prom.c src/attrib.c src/htab.c) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
+
+# The 3.11 location table decoder against CPython's own answers (tests/pysites_tests.py)
+$(OUTPUT)/tests/test_pysites: tests/test_pysites.c $(OUTPUT)/obj/pysites.o | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(OUTPUT)/obj/pysites.o -lelf -o $@
 
 # The recording reader's fuzz target (libFuzzer, ASan, UBSan), built from
 # source with clang: only by fuzz-build, fuzz and test, so that `make`

@@ -248,3 +248,37 @@ def pysites_after_exec(ctx):
     unreg = next(n for n in range(after, len(lines)) if "ep.unregister(" in lines[n]) + 1
     d = leaks[fds[1]].get("del_frames", [])
     check(d[:1] == [f"{wl}:{unreg} in leak_after"], f"DEL frames after the exec: {d}")
+
+
+# every code object of these modules (and the functions in them), for the line table test
+LINETABLE_MODULES = ("asyncio.base_events", "asyncio.selector_events", "selectors", "json.decoder",
+                     "argparse", "typing", "email.message", "http.client")
+
+
+@test(timeout=60)
+def pysites_linetable(ctx):
+    """fdtrace's 3.11 location-table decoder gives CPython's line for every code unit of many functions."""
+    for python in (h.PYTHON, pyenv_python(11)):
+        if not python or version_of(python) != "3.11":
+            continue
+        fixture = ctx.path(f"lines-{os.path.basename(os.path.dirname(os.path.dirname(python)))}.txt")
+        gen = (
+            "import importlib, sys\n"
+            "def walk(co):\n"
+            "    yield co\n"
+            "    for c in co.co_consts:\n"
+            "        if hasattr(c, 'co_linetable'):\n"
+            "            yield from walk(c)\n"
+            "out = open(sys.argv[1], 'w')\n"
+            "for name in sys.argv[2:]:\n"
+            "    m = importlib.import_module(name)\n"
+            "    src = compile(open(m.__file__).read(), m.__file__, 'exec')\n"
+            "    for co in walk(src):\n"
+            "        lines = [-1 if p[0] is None else p[0] for p in co.co_positions()]\n"
+            "        out.write(f'{co.co_firstlineno} {co.co_linetable.hex()} "
+            "{\",\".join(map(str, lines))}\\n')\n")
+        subprocess.run([python, "-c", gen, fixture, *LINETABLE_MODULES], check=True)
+        r = subprocess.run([os.path.join(ctx.build, "tests", "test_pysites"), fixture],
+                           capture_output=True, text=True)
+        ctx.log(f"{python}: {r.stdout.strip()}")
+        check(r.returncode == 0, f"{python}: {r.stdout.strip()}")
