@@ -34,7 +34,6 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "fdtrace.h"
-#include "pystack.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -227,6 +226,8 @@ static __always_inline bool is_traced(__u32 tgid)
 {
 	return traced(tgid) != NULL;
 }
+
+#include "pystack.bpf.h"
 
 /* The highest fd number the process has had tracked only grows. */
 static __always_inline void note_fd(struct fdt_proc_val *pv, int fd)
@@ -895,9 +896,11 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 	/* summary mode: the call site of an ADD is kept with the fd */
 	if (targ_stacks && targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
 		bpf_probe_read_user(&site, sizeof(site), (void *)PT_REGS_SP_CORE(regs));
-	/* the Python frames above it, by id (pystack.bpf.h) */
-	if (targ_stacks && ret == 0 && op != FDT_EPOLL_CTL_MOD)
-		py = py_stack_id(k.pid, (__u32)pid_tgid);
+	/* the Python frames above it, walked at the entry (pystack.bpf.h) */
+	if (targ_stacks)
+		py = py_take((__u32)pid_tgid);
+	if (ret != 0 || op == FDT_EPOLL_CTL_MOD)
+		py = 0;
 
 	/*
 	 * Any successful op makes the fd tracked, DEL included: a watch that
@@ -1014,9 +1017,21 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 		quiet_del->flags &= ~FDT_FDF_QUIET;
 	}
 
-	size = sk ? sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id) :
-		    sizeof(struct fdt_rec_epoll_ctl);
-	r = rec_reserve(FDT_REC_EPOLL_CTL, size, pid_tgid);
+	/*
+	 * The socket is written where the larger record was reserved: 6.1's
+	 * verifier, on code where clang tested sk once for the size and once
+	 * again for the write, lost the link between the two and refused the
+	 * write past the smaller record.
+	 */
+	if (sk) {
+		size = sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id);
+		r = rec_reserve(FDT_REC_EPOLL_CTL, size, pid_tgid);
+		if (r)
+			sock_id(sk, (struct fdt_sock_id *)(r + 1));
+	} else {
+		size = sizeof(struct fdt_rec_epoll_ctl);
+		r = rec_reserve(FDT_REC_EPOLL_CTL, size, pid_tgid);
+	}
 	if (r) {
 		r->epfd = epfd;
 		r->fd = fd;
@@ -1038,7 +1053,6 @@ int handle_epoll_ctl(struct trace_event_raw_sys_exit *ctx)
 				r->wr_seq = BPF_CORE_READ((struct tcp_sock *)sk, write_seq);
 			}
 			flags |= FDT_CTLF_SOCK;
-			sock_id(sk, (struct fdt_sock_id *)(r + 1));
 		}
 		r->flags = flags;
 		if (op != FDT_EPOLL_CTL_DEL) {

@@ -228,9 +228,11 @@ static void py_name_stack(struct session *s, __u32 pid, __u32 id)
 {
 	struct fdt_py_stack st;
 	char buf[SITE_LEN];
+	int fresh;
 	__u32 i;
 
-	if (!s->py || !id || sites__py_frames(s->sites, pid, id, NULL, 0))
+	/* named already: its first frame is in the table */
+	if (!s->py || !id || sites__name(s->sites, pid, SITE_PY_KEY(id, 0), &fresh))
 		return;
 	/*
 	 * Taken from the program the process runs now, or nothing is read:

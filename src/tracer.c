@@ -148,6 +148,7 @@ struct tracer *tracer__new(const struct tracer_opts *opts, char *errbuf,
 	}
 	/* Every fork on the machine would run it: only load it when asked. */
 	bpf_program__set_autoload(t->skel->progs.handle_fork, opts->follow);
+	bpf_program__set_autoload(t->skel->progs.handle_py_epoll_ctl, opts->stacks);
 	rb_bytes = opts->ringbuf_bytes;
 	bpf_map__set_max_entries(t->skel->maps.events, rb_bytes);
 	/* A threshold the ring cannot reach would leave only the timer. */
