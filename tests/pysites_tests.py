@@ -12,6 +12,7 @@ are 3.11: Debian's /usr/bin/python3 (a stripped executable) and pyenv's
 """
 import json
 import os
+import pwd
 import shutil
 import subprocess
 
@@ -19,7 +20,9 @@ import harness as h
 from harness import test, check, Skip
 
 WL = os.path.join(h.WORKLOADS, "asyncio_leak.py")
-PYENV = os.path.expanduser("~/.pyenv/versions")
+# pyenv's interpreters: $PYENV_ROOT, else the user's home (from passwd: the VM runs with HOME=/tmp)
+PYENV = os.path.join(os.environ.get("PYENV_ROOT") or
+                     os.path.join(pwd.getpwuid(os.getuid()).pw_dir, ".pyenv"), "versions")
 
 
 def line_of(needle):
