@@ -43,10 +43,26 @@ struct py_proc {
 	__u32 gen;		/* of the config given to the kernel */
 };
 
+#define MAX_CODES	512	/* code objects remembered, all processes */
+
+/* What a code object says, read once per (process, program, object) */
+struct py_code {
+	__u32 pid, gen;		/* gen 0: a free slot */
+	__u64 code;
+	unsigned char head[FDT_PY311_CO_CODE_ADAPTIVE];	/* to see it is still the same */
+	int first;
+	__s64 tlen;
+	unsigned char *table;	/* co_linetable's bytes, NULL if unreadable */
+	char file[MAX_STR];
+	char name[MAX_STR];
+};
+
 struct py_resolver {
 	struct py_proc procs[MAX_PROCS];
 	size_t nr;
 	__u32 next_gen;
+	struct py_code *codes;	/* MAX_CODES of them */
+	size_t next_code;	/* the slot a new one takes, round robin */
 };
 
 struct py_resolver *py_resolver__new(void)
@@ -55,11 +71,26 @@ struct py_resolver *py_resolver__new(void)
 		errno = EINVAL;
 		return NULL;
 	}
-	return calloc(1, sizeof(struct py_resolver));
+	struct py_resolver *r = calloc(1, sizeof(*r));
+
+	if (r) {
+		r->codes = calloc(MAX_CODES, sizeof(*r->codes));
+		if (!r->codes) {
+			free(r);
+			return NULL;
+		}
+	}
+	return r;
 }
+
+static void codes_forget(struct py_resolver *r, __u32 pid);
 
 void py_resolver__free(struct py_resolver *r)
 {
+	if (!r)
+		return;
+	codes_forget(r, 0);
+	free(r->codes);
 	free(r);
 }
 
@@ -88,6 +119,8 @@ __u32 py_resolver__gen(struct py_resolver *r, __u32 pid)
 void py_resolver__forget(struct py_resolver *r, __u32 pid)
 {
 	struct py_proc *p = proc_of(r, pid, false);
+
+	codes_forget(r, pid);
 
 	if (p)
 		*p = r->procs[--r->nr];
@@ -299,6 +332,7 @@ int py_resolver__seen(struct py_resolver *r, __u32 pid, bool fresh,
 	if (!p)
 		return 0;
 	if (fresh) {
+		codes_forget(r, pid);
 		p->gen = 0;
 		p->state = PY_PENDING;
 		p->tries = 0;
@@ -459,47 +493,97 @@ static int read_str(__u32 pid, __u64 obj, char *buf, size_t len)
 	return -ENOTSUP;
 }
 
+
+static void code_drop(struct py_code *c)
+{
+	free(c->table);
+	memset(c, 0, sizeof(*c));
+}
+
+/* The cached object, if its header still reads the same (an object freed and another made there would not) */
+static struct py_code *code_find(struct py_resolver *r, struct py_proc *p, __u64 code,
+				 const unsigned char *head)
+{
+	for (size_t i = 0; i < MAX_CODES; i++) {
+		struct py_code *c = &r->codes[i];
+
+		if (c->gen == p->gen && c->pid == p->pid && c->code == code)
+			return memcmp(c->head, head, sizeof(c->head)) ? (code_drop(c), NULL) : c;
+	}
+	return NULL;
+}
+
+static struct py_code *code_read(struct py_resolver *r, struct py_proc *p, __u64 code,
+				 const unsigned char *head)
+{
+	struct py_code *c = &r->codes[r->next_code++ % MAX_CODES];
+	__u64 linetable, filename, qualname;
+
+	code_drop(c);
+	c->pid = p->pid;
+	c->gen = p->gen;
+	c->code = code;
+	memcpy(c->head, head, sizeof(c->head));
+	memcpy(&c->first, head + FDT_PY311_CO_FIRSTLINENO, sizeof(c->first));
+	memcpy(&linetable, head + FDT_PY311_CO_LINETABLE, sizeof(linetable));
+	memcpy(&filename, head + FDT_PY311_CO_FILENAME, sizeof(filename));
+	memcpy(&qualname, head + FDT_PY311_CO_QUALNAME, sizeof(qualname));
+	if (read_str(p->pid, filename, c->file, sizeof(c->file)))
+		snprintf(c->file, sizeof(c->file), "?");
+	if (read_str(p->pid, qualname, c->name, sizeof(c->name)))
+		snprintf(c->name, sizeof(c->name), "?");
+	if (linetable && !peek(p->pid, linetable + FDT_PY311_VAR_SIZE, &c->tlen, sizeof(c->tlen)) &&
+	    c->tlen > 0 && c->tlen <= MAX_LINETABLE && (c->table = malloc(c->tlen)) &&
+	    peek(p->pid, linetable + FDT_PY311_BYTES_SVAL, c->table, c->tlen)) {
+		free(c->table);
+		c->table = NULL;
+	}
+	return c;
+}
+
 int py_resolver__frame(struct py_resolver *r, __u32 pid, __u64 code, __u32 lasti,
 		       char *buf, size_t len)
 {
 	struct py_proc *p = proc_of(r, pid, false);
-	unsigned char co[FDT_PY311_CO_CODE_ADAPTIVE], *table = NULL;
-	char file[MAX_STR], name[MAX_STR];
-	__u64 type, linetable, filename, qualname;
-	__s64 tlen = 0;
-	int first, line = -1;
+	unsigned char head[FDT_PY311_CO_CODE_ADAPTIVE];
+	const char *file;
+	struct py_code *c;
+	size_t room, fl;
+	__u64 type;
+	int line;
 
 	if (!p || p->state != PY_KNOWN)
 		return -ENOENT;
-	if (peek(pid, code, co, sizeof(co)))
+	if (peek(pid, code, head, sizeof(head)))
 		return -EFAULT;
-	memcpy(&type, co + FDT_PY311_OB_TYPE, sizeof(type));
+	memcpy(&type, head + FDT_PY311_OB_TYPE, sizeof(type));
 	if (p->code_type && type != p->code_type)
 		return -EINVAL;		/* no longer a code object */
-	memcpy(&first, co + FDT_PY311_CO_FIRSTLINENO, sizeof(first));
-	memcpy(&linetable, co + FDT_PY311_CO_LINETABLE, sizeof(linetable));
-	memcpy(&filename, co + FDT_PY311_CO_FILENAME, sizeof(filename));
-	memcpy(&qualname, co + FDT_PY311_CO_QUALNAME, sizeof(qualname));
-	if (read_str(pid, filename, file, sizeof(file)))
-		snprintf(file, sizeof(file), "?");
-	if (read_str(pid, qualname, name, sizeof(name)))
-		snprintf(name, sizeof(name), "?");
-	if (linetable && !peek(pid, linetable + FDT_PY311_VAR_SIZE, &tlen, sizeof(tlen)) &&
-	    tlen > 0 && tlen <= MAX_LINETABLE && (table = malloc(tlen)) &&
-	    !peek(pid, linetable + FDT_PY311_BYTES_SVAL, table, tlen))
-		line = py311_line(table, tlen, first, lasti);
-	free(table);
+	c = code_find(r, p, code, head);
+	if (!c)
+		c = code_read(r, p, code, head);
+	line = c->table ? py311_line(c->table, c->tlen, c->first, lasti) : -1;
 	/* a long path gives way to the function's name: its end is kept */
-	{
-		size_t room = len > strlen(name) + 24 ? len - strlen(name) - 24 : 8;
-		size_t fl = strlen(file);
-
-		if (fl > room)
-			memmove(file, file + fl - room + 3, room - 2), memcpy(file, "...", 3);
+	file = c->file;
+	fl = strlen(file);
+	room = len > strlen(c->name) + 24 ? len - strlen(c->name) - 24 : 8;
+	if (fl > room) {
+		if (line > 0)
+			snprintf(buf, len, "...%s:%d in %s", file + fl - room + 3, line, c->name);
+		else
+			snprintf(buf, len, "...%s in %s", file + fl - room + 3, c->name);
+	} else if (line > 0) {
+		snprintf(buf, len, "%s:%d in %s", file, line, c->name);
+	} else {
+		snprintf(buf, len, "%s in %s", file, c->name);
 	}
-	if (line > 0)
-		snprintf(buf, len, "%s:%d in %s", file, line, name);
-	else
-		snprintf(buf, len, "%s in %s", file, name);
 	return 0;
+}
+
+/* pid's code objects (0: everyone's) are forgotten: it exec'd or exited */
+static void codes_forget(struct py_resolver *r, __u32 pid)
+{
+	for (size_t i = 0; i < MAX_CODES; i++)
+		if (r->codes[i].gen && (!pid || r->codes[i].pid == pid))
+			code_drop(&r->codes[i]);
 }
