@@ -1421,6 +1421,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		stat_inc(FDT_STAT_PROC_FULL);
 		return 0;
 	}
+	py_inherit(ptgid, ctgid);
 	r = rec_reserve(FDT_REC_FORK, sizeof(*r), pid_tgid);
 	if (!r)
 		return 0;

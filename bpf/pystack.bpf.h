@@ -252,6 +252,19 @@ static __always_inline __u32 py_take(__u32 tid)
 	return id;
 }
 
+/*
+ * A forked child runs the parent's interpreter at the same addresses:
+ * its frames are walked from its first call, before userspace has seen
+ * it (py_resolver__seen() adopts the entry and its generation).
+ */
+static __always_inline void py_inherit(__u32 parent, __u32 child)
+{
+	struct fdt_py_proc *c = bpf_map_lookup_elem(&py_procs, &parent);
+
+	if (c)
+		bpf_map_update_elem(&py_procs, &child, c, BPF_ANY);
+}
+
 /* exec or exit: the interpreter userspace described is gone */
 static __always_inline void py_forget(__u32 tgid)
 {

@@ -199,7 +199,9 @@ static void py_seen(struct session *s, __u32 pid, bool fresh)
 
 	if (!s->py)
 		return;
-	ret = py_resolver__seen(s->py, pid, fresh, &cfg, ver, sizeof(ver));
+	/* a forked child may have its parent's entry already (py_inherit()) */
+	ret = py_resolver__seen(s->py, pid, fresh, fresh ? tracer__py_gen(s->tracer, pid) : 0,
+				&cfg, ver, sizeof(ver));
 	if (ret == 1) {
 		ret = tracer__set_python(s->tracer, pid, &cfg);
 		if (ret)

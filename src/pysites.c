@@ -323,7 +323,7 @@ static bool python_exe(__u32 pid)
 	return !strncmp(base ? base + 1 : path, "python", 6);
 }
 
-int py_resolver__seen(struct py_resolver *r, __u32 pid, bool fresh,
+int py_resolver__seen(struct py_resolver *r, __u32 pid, bool fresh, __u32 inherit_gen,
 		      struct fdt_py_proc *cfg, char *ver, size_t len)
 {
 	struct py_proc *p = proc_of(r, pid, fresh);
@@ -352,7 +352,10 @@ int py_resolver__seen(struct py_resolver *r, __u32 pid, bool fresh,
 	}
 	if (!err) {
 		p->state = PY_KNOWN;
-		p->gen = cfg->gen = ++r->next_gen ? r->next_gen : ++r->next_gen;
+		if (inherit_gen)
+			p->gen = cfg->gen = inherit_gen;
+		else
+			p->gen = cfg->gen = ++r->next_gen ? r->next_gen : ++r->next_gen;
 		return 1;
 	}
 	if (err == -EPROTONOSUPPORT || ++p->tries >= MAX_TRIES) {

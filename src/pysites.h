@@ -27,9 +27,11 @@ void py_resolver__free(struct py_resolver *r);
  * of its records (an interpreter in a shared library is mapped a moment
  * after the exec: it is looked for again a few times).  Returns 1 with
  * *cfg to give the kernel, 0 for nothing to do, -EPROTONOSUPPORT once for
- * an interpreter of an unknown layout (its version in ver).
+ * an interpreter of an unknown layout (its version in ver).  inherit_gen:
+ * the generation of the entry the kernel copied from the parent at a
+ * fork (the stacks it took already carry it), else 0.
  */
-int py_resolver__seen(struct py_resolver *r, __u32 pid, bool fresh,
+int py_resolver__seen(struct py_resolver *r, __u32 pid, bool fresh, __u32 inherit_gen,
 		      struct fdt_py_proc *cfg, char *ver, size_t len);
 /* The generation of pid's interpreter given to the kernel last (fdt_py_proc.gen), 0: none. */
 __u32 py_resolver__gen(struct py_resolver *r, __u32 pid);

@@ -285,3 +285,23 @@ def pysites_linetable(ctx):
                            capture_output=True, text=True)
         ctx.log(f"{python}: {r.stdout.strip()}")
         check(r.returncode == 0, f"{python}: {r.stdout.strip()}")
+
+
+@test(timeout=60)
+def pysites_fork_child(ctx):
+    """-f: a child that leaks right after its fork has its frames (the kernel gave it the parent's interpreter)."""
+    wl = os.path.join(h.WORKLOADS, "py_fork_leak.py")
+    grace = 0.5
+    ft = ctx.fdtrace("-j", "-f", "-g", grace, "--", h.PYTHON, wl, grace)
+    rc = ft.wait(30)
+    check(rc == 0, f"status {rc}: {ft.stderr_lines()[-3:]}")
+    leaks = [e for e in ft.events() if e["event"] == "leak"]
+    check(len(leaks) == 1, f"{len(leaks)} leaks, expected the child's one")
+    with open(wl) as f:
+        lines = f.read().splitlines()
+    start = lines.index("def child_leak():")
+    unreg = next(n for n in range(start, len(lines)) if "ep.unregister(" in lines[n]) + 1
+    reg = next(n for n in range(start, len(lines)) if "ep.register(" in lines[n]) + 1
+    d, a = leaks[0].get("del_frames", []), leaks[0].get("add_frames", [])
+    check(d[:1] == [f"{wl}:{unreg} in child_leak"], f"the child's DEL frames: {d}")
+    check(a[:1] == [f"{wl}:{reg} in child_leak"], f"the child's ADD frames: {a}")
