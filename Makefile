@@ -31,7 +31,7 @@ endif
 # tools use them on their own.
 CORE_SRCS  := src/matcher.c src/htab.c src/heap.c src/attrib.c src/output.c src/json_writer.c src/clock.c src/html.c \
 	      src/record.c src/record_reader.c src/replay.c src/prom.c src/findings.c src/sites.c
-TOOL_SRCS  := src/fdtrace.c src/live.c src/sites_dwfl.c src/env.c src/tracer.c src/probe.c src/procfs.c src/command.c
+TOOL_SRCS  := src/fdtrace.c src/live.c src/sites_dwfl.c src/pysites.c src/env.c src/tracer.c src/probe.c src/procfs.c src/command.c
 CORE_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(CORE_SRCS))
 TOOL_OBJS  := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(TOOL_SRCS))
 
@@ -45,7 +45,7 @@ PROM_DEMO  := $(OUTPUT)/tests/prom_demo
 .DELETE_ON_ERROR:
 .PHONY: all deps demo test unit-test clean vmlinux bench install fuzz fuzz-build soak FORCE
 
-all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS) $(PROM_DEMO)
+all: $(OUTPUT)/fdtrace $(WORKLOADS) $(UNIT_TESTS) $(PROM_DEMO) $(OUTPUT)/tests/test_pysites
 
 $(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -67,6 +67,16 @@ $(OUTPUT)/version.h: FORCE | $(OUTPUT)
 	$(Q)cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 $(OUTPUT)/obj/env.o $(OUTPUT)/obj/live.o $(OUTPUT)/obj/replay.o: $(OUTPUT)/version.h
+
+# CPython 3.11's structure offsets, from its own internal headers
+# (python3.11-dev): the generator is built against them and run.
+PY311_INC  ?= /usr/include/python3.11
+$(OUTPUT)/py311_offsets.h: scripts/py311_offsets.c | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(CC) -DPy_BUILD_CORE -I$(PY311_INC) -I$(PY311_INC)/internal $< -o $(OUTPUT)/py311_offsets
+	$(Q)$(OUTPUT)/py311_offsets > $@
+
+$(OUTPUT)/obj/pysites.o: $(OUTPUT)/py311_offsets.h
 
 # tracer.c includes the skeleton: it must exist before its dependency
 # file does.
@@ -100,6 +110,11 @@ $(OUTPUT)/tests/test_prom $(PROM_DEMO): $(OUTPUT)/tests/%: tests/%.c \
 		$(patsubst src/%.c,$(OUTPUT)/obj/%.o,src/prom.c src/attrib.c src/htab.c) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(filter %.o,$^) -o $@
+
+# The 3.11 location table decoder against CPython's own answers (tests/pysites_tests.py)
+$(OUTPUT)/tests/test_pysites: tests/test_pysites.c $(OUTPUT)/obj/pysites.o | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -MMD -MP $< $(OUTPUT)/obj/pysites.o -lelf -o $@
 
 # The recording reader's fuzz target (libFuzzer, ASan, UBSan), built from
 # source with clang: only by fuzz-build, fuzz and test, so that `make`

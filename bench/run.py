@@ -37,6 +37,9 @@ Sections:
              per request), fdtrace -p on the worker in each stream mode
              and the hook floor: the worker's own CPU per request and
              requests/s (issue 9).
+  stacks     call-site capture: --stacks against --no-stacks on a C
+             ADD/DEL and cycle, and a Python ADD/DEL 12 frames deep
+             (issue 10).  Every other section runs --no-stacks.
 
 Usage: run.py --fdtrace PATH --bin DIR [--only SECTION,...] [--rounds N]
 Needs root (BPF), bpftrace, strace, redis-server and redis-benchmark;
@@ -69,7 +72,7 @@ import harness as h
 from harness import Skip
 
 SECTIONS = ("tax", "traced", "alt", "redis", "throughput", "leakcheck", "closerange",
-            "evidence", "fleet", "stream", "nginx")
+            "evidence", "fleet", "stream", "nginx", "stacks")
 
 
 def pinner(cpu):
@@ -150,13 +153,18 @@ class Bench:
 
     # ---- the workload: syscall_cost -------------------------------------
 
-    def run_cost(self, ops, n, reps, tool=None, tax_target=None):
+    def run_cost(self, ops, n, reps, tool=None, tax_target=None, python=False):
         """syscall_cost on the work CPU, with tool attached to it (traced)
         or to tax_target (an idle process: syscall_cost is then untraced).
+        python: bench/py_epoll_cost.py instead (ops unused).
         Returns (result dict, tool info)."""
         out = self.path("cost.json")
-        cmd = [self.prog("syscall_cost"), "-w", "-c", str(self.work_cpu), "-n", str(n),
-               "-r", str(reps), "-O", ops, "-o", out]
+        if python:
+            cmd = [h.PYTHON, os.path.join(h.ROOT, "bench", "py_epoll_cost.py"), "-w",
+                   "-c", str(self.work_cpu), "-n", str(n), "-r", str(reps), "-o", out]
+        else:
+            cmd = [self.prog("syscall_cost"), "-w", "-c", str(self.work_cpu), "-n", str(n),
+                   "-r", str(reps), "-O", ops, "-o", out]
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         info = None
         window = None
@@ -285,7 +293,8 @@ class Bench:
         self.log("tax on an untraced process")
         idle = self.idle_process()
         ops = "getppid,close_badf,dup_close,epoll_adddel"
-        configs = [("base", None), ("fdtrace", lambda: self.tool("fdtrace"))]
+        # the hot-path target is met with call sites off (section 12 prices them)
+        configs = [("base", None), ("fdtrace", lambda: self.tool("fdtrace", extra=["--no-stacks"]))]
         for v in HOOK_VARIANTS:
             configs.append((v, (lambda v=v: self.tool("hook", v))))
 
@@ -311,7 +320,7 @@ class Bench:
 
     def sec_traced(self):
         self.log("the traced process")
-        configs = [("base", None), ("fdtrace", lambda: self.tool("fdtrace"))]
+        configs = [("base", None), ("fdtrace", lambda: self.tool("fdtrace", extra=["--no-stacks"]))]
 
         def run(factory):
             res, info = self.run_cost("getppid,close_badf,dup_close,epoll_adddel,cycle",
@@ -805,8 +814,8 @@ class Bench:
     def sec_stream(self):
         self.log("--stream=full against --stream=summary")
         configs = [("base", None), ("floor", lambda: self.tool("hook", "tp_empty")),
-                   ("full", lambda: self.tool("fdtrace", extra=["--stream=full"])),
-                   ("summary", lambda: self.tool("fdtrace", extra=["--stream=summary"]))]
+                   ("full", lambda: self.tool("fdtrace", extra=["--stream=full", "--no-stacks"])),
+                   ("summary", lambda: self.tool("fdtrace", extra=["--stream=summary", "--no-stacks"]))]
 
         def run(factory):
             res, info = self.run_cost("cycle,close_badf,epoll_adddel", self.args.n_alt,
@@ -884,8 +893,8 @@ class Bench:
             master.wait()
             return
         configs = [("base", None), ("floor", lambda: self.tool("hook", "tp_empty")),
-                   ("summary", lambda: self.tool("fdtrace", extra=["--stream=summary"])),
-                   ("full", lambda: self.tool("fdtrace", extra=["--stream=full"]))]
+                   ("summary", lambda: self.tool("fdtrace", extra=["--stream=summary", "--no-stacks"])),
+                   ("full", lambda: self.tool("fdtrace", extra=["--stream=full", "--no-stacks"]))]
 
         def run(factory):
             tool = factory() if factory else None
@@ -944,6 +953,41 @@ class Bench:
                      f"CPU {median(d):+.1f}% {self.spread(d, '{:+.1f}', len(res[cfg]))}; "
                      f"req/s {-median(loss):+.1f}% {self.spread([-x for x in loss], '{:+.1f}', len(res[cfg]))}"
                      + extra, target, met)
+
+    # ---- issue 10: call sites -------------------------------------------------
+
+    def sec_stacks(self):
+        self.log("call-site capture")
+        configs = [("base", None),
+                   ("nostacks", lambda: self.tool("fdtrace", extra=["--no-stacks"])),
+                   ("stacks", lambda: self.tool("fdtrace", extra=["--stacks"]))]
+
+        def run_c(factory):
+            res, _ = self.run_cost("epoll_adddel,cycle", self.args.n, self.args.reps,
+                                   factory() if factory else None)
+            return res
+
+        def run_py(factory):
+            res, _ = self.run_cost(None, self.args.n // 2, self.args.reps,
+                                   factory() if factory else None, python=True)
+            return res
+
+        self.section("12. Call sites (issue 10): fdtrace -p --stacks against --no-stacks")
+        for label, run, op, scale in (
+                ("C: epoll_ctl() ADD or DEL, per call (native site)", run_c, "epoll_adddel", 0.5),
+                ("C: create/ADD/DEL/close cycle", run_c, "cycle", 1.0),
+                ("Python 3.11, 12 frames deep: ADD or DEL, per call", run_py, "py_adddel", 1.0)):
+            if op != "cycle":
+                res = self.rounds_of(configs, run)
+                self.raw[f"stacks_{op}"] = res
+            if "stacks" not in res or "nostacks" not in res:
+                self.row(label, "-", "skipped", "")
+                continue
+            off, on, d = self.deltas(res, "stacks", op, scale, ref="nostacks")
+            self.row(label, f"{median(off):.0f} ns", f"{median(on):.0f} ns",
+                     f"{median(d):+.0f} ns {self.spread(d, '{:+.0f}', len(res['stacks']))}")
+        self.note("section 12: base is --no-stacks, the alternative --stacks (the default with -p); "
+                  "the Python row walks 12 frames plus the interpreter's own at each call")
 
     # ---- issue 7: the whole machine -----------------------------------------
 

@@ -109,6 +109,11 @@ const volatile __u32 targ_sample = 0;
  * (struct fdt_proc_val).  Set by the loader; 0: every record (full).
  */
 const volatile __u32 targ_summary = 0;
+/*
+ * Call sites at ADD and DEL (--stacks): the native return address, and
+ * the Python frames of the processes userspace put in py_procs.
+ */
+const volatile __u32 targ_stacks = 1;
 const volatile __u64 targ_grace_ns = 0;
 
 /*
@@ -224,6 +229,8 @@ static __always_inline bool is_traced(__u32 tgid)
 {
 	return traced(tgid) != NULL;
 }
+
+#include "pystack.bpf.h"
 
 /* The highest fd number the process has had tracked only grows. */
 static __always_inline void note_fd(struct fdt_proc_val *pv, int fd)
@@ -623,7 +630,8 @@ static __always_inline void submit_close(__u64 pid_tgid, __u32 how,
  * withheld DEL (see pending_end()).  ts_ns 0: now.
  */
 static __always_inline void emit_withheld_add(__u64 pid_tgid, int fd, __s32 epfd,
-					      const struct fdt_file *file, __u64 site, __u64 ts_ns)
+					      const struct fdt_file *file, __u64 site,
+					      __u32 py_stack, __u64 ts_ns)
 {
 	struct fdt_rec_epoll_ctl *r;
 
@@ -642,6 +650,8 @@ static __always_inline void emit_withheld_add(__u64 pid_tgid, int fd, __s32 epfd
 	r->rd_seq = 0;
 	r->wr_seq = 0;
 	r->site = site;
+	r->py_stack = py_stack;
+	r->pad = 0;
 	rec_submit(r, sizeof(*r));
 }
 
@@ -663,6 +673,8 @@ static __always_inline void fill_withheld_del(struct fdt_rec_epoll_ctl *r, int f
 	r->rd_seq = p->rd_seq;
 	r->wr_seq = p->wr_seq;
 	r->site = p->site;
+	r->py_stack = p->py_stack;
+	r->pad = 0;
 }
 
 static __always_inline void emit_withheld_del(__u64 pid_tgid, int fd, const struct fdt_pending *p)
@@ -716,7 +728,8 @@ static __always_inline bool pending_end(__u64 pid_tgid, int fd, bool rewatch)
 		if (bpf_map_delete_elem(&pending, &k))
 			return false;	/* userspace has it: it sent the DEL */
 		/* as userspace would have taken it: the ADD (its call site), then the DEL */
-		emit_withheld_add(pid_tgid, fd, p.epfd, &p.file, p.add_site, p.del_ts);
+		emit_withheld_add(pid_tgid, fd, p.epfd, &p.file, p.add_site, p.add_py_stack,
+				  p.del_ts);
 		emit_withheld_del(pid_tgid, fd, &p);
 		return false;
 	}
@@ -789,7 +802,7 @@ static long reveal_one(__u32 i, struct reveal_ctx *c)
 	if (!v || !(v->flags & FDT_FDF_QUIET) || !v->watches || v->epfd < 0 ||
 	    (__u32)v->epfd < c->lo || (__u32)v->epfd > c->hi)
 		return 0;
-	emit_withheld_add(c->pid_tgid, i, v->epfd, &v->id, v->add_site, 0);
+	emit_withheld_add(c->pid_tgid, i, v->epfd, &v->id, v->add_site, v->add_py_stack, 0);
 	v->flags &= ~FDT_FDF_QUIET;
 	return 0;
 }
@@ -871,7 +884,7 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 	struct fdt_fd_val *quiet_del = NULL;
 	bool known, quiet = false, pending_old = false;
 	__u64 site = 0;
-	__u32 op, flags = 0, size, zero = 0;
+	__u32 op, flags = 0, size, zero = 0, py = 0;
 	int epfd, fd;
 
 	k.pid = pid_tgid >> 32;
@@ -917,8 +930,13 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 		file_id(f, &id);
 
 	/* summary mode: the call site of an ADD is kept with the fd */
-	if (targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
+	if (targ_stacks && targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
 		bpf_probe_read_user(&site, sizeof(site), (void *)PT_REGS_SP_CORE(regs));
+	/* the Python frames above it, walked at the entry (pystack.bpf.h) */
+	if (targ_stacks)
+		py = py_take((__u32)pid_tgid);
+	if (ret != 0 || op == FDT_EPOLL_CTL_MOD)
+		py = 0;
 
 	/*
 	 * Any successful op makes the fd tracked, DEL included: a watch that
@@ -947,7 +965,7 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 				nv.watches += pw;	/* another epoll instance */
 			nv.epfd = op == FDT_EPOLL_CTL_ADD ? epfd : (v ? v->epfd : -1);
 			nv.flags = 0;
-			nv.pad = 0;
+			nv.add_py_stack = op == FDT_EPOLL_CTL_ADD ? py : (v ? v->add_py_stack : 0);
 			nv.add_site = op == FDT_EPOLL_CTL_ADD ? site : (v ? v->add_site : 0);
 			if (targ_summary && op == FDT_EPOLL_CTL_ADD) {
 				if (!v) {
@@ -962,7 +980,7 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 						 * its watches ends them without a DEL).
 						 */
 						emit_withheld_add(pid_tgid, fd, v->epfd, &v->id,
-								  v->add_site, 0);
+								  v->add_site, v->add_py_stack, 0);
 					} else if (pending_end(pid_tgid, fd, true)) {
 						/* watched again within the grace */
 						nv.flags = FDT_FDF_QUIET;
@@ -1027,6 +1045,8 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 			p->rd_seq = 0;
 			p->wr_seq = 0;
 			p->file = id;
+			p->py_stack = py;
+			p->add_py_stack = quiet_del->add_py_stack;
 			p->pad = 0;
 			if (sk) {
 				if (sock_is_tcp(sk)) {
@@ -1069,7 +1089,9 @@ static __always_inline int epoll_ctl_exit(struct pt_regs *regs, int ret)
 		r->rd_seq = 0;
 		r->wr_seq = 0;
 		r->site = site;
-		if (!targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
+		r->py_stack = py;
+		r->pad = 0;
+		if (targ_stacks && !targ_summary && ret == 0 && op != FDT_EPOLL_CTL_MOD)
 			bpf_probe_read_user(&r->site, sizeof(r->site),
 					    (void *)PT_REGS_SP_CORE(regs));
 		if (sk) {
@@ -1378,6 +1400,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (!pv)
 		return 0;
 	close_fds(pv, pid_tgid, 0, ~0U, FDT_CLOSE_EXEC);
+	py_forget(pid_tgid >> 32);	/* another program: userspace looks anew */
 
 	r = rec_reserve(FDT_REC_EXEC, sizeof(*r), pid_tgid);
 	if (!r)
@@ -1388,7 +1411,16 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	r->k_ended = r->k_closed = r->k_rewatched = 0;
 	r->proc_flags = 0;
 	r->pad = 0;
-	rec_submit(r, sizeof(*r));
+	/*
+	 * --stacks: userspace looks for an interpreter in the new program
+	 * (pystack.bpf.h) before it gets far: no waiting for the threshold.
+	 */
+	if (targ_stacks) {
+		bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+		stat_inc(FDT_STAT_EVENTS);
+	} else {
+		rec_submit(r, sizeof(*r));
+	}
 	return 0;
 }
 
@@ -1425,6 +1457,7 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 		r->pad = 0;
 		rec_submit(r, sizeof(*r));
 	}
+	py_forget(tgid);
 	/* last: rec_reserve() counts a lost record against the process */
 	bpf_map_delete_elem(&traced_pids, &tgid);
 	return 0;
@@ -1457,6 +1490,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		stat_inc(FDT_STAT_PROC_FULL);
 		return 0;
 	}
+	py_inherit(ptgid, ctgid);
 	r = rec_reserve(FDT_REC_FORK, sizeof(*r), pid_tgid);
 	if (!r)
 		return 0;

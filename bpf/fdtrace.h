@@ -123,7 +123,18 @@ struct fdt_rec_epoll_ctl {
 	 * unreadable.
 	 */
 	__u64 site;
+	/*
+	 * ADD and DEL in a Python 3.11 process fdtrace knows: the id of the
+	 * calling thread's Python frames in the py_stacks map (fdtrace_py.h);
+	 * 0 if none.  Appended within ABI 5: a record written before ends
+	 * here (FDT_REC_EPOLL_CTL_V5_SIZE), and its fdt_sock_id, if any,
+	 * follows at that offset, so the socket is always the record's last
+	 * sizeof(struct fdt_sock_id) bytes.
+	 */
+	__u32 py_stack;
+	__u32 pad;
 };
+#define FDT_REC_EPOLL_CTL_V5_SIZE	96
 
 /*
  * What a socket was connected to, read when its watch ended (so it is
@@ -210,7 +221,7 @@ struct fdt_fd_val {
 	__u32 watches;
 	__s32 epfd;		/* epoll fd of the last ADD (-1: unknown) */
 	__u32 flags;		/* FDT_FDF_* */
-	__u32 pad;
+	__u32 add_py_stack;	/* --stream=summary: the last ADD's Python stack id */
 	__u64 add_site;		/* --stream=summary: the last ADD's call site */
 };
 
@@ -234,6 +245,8 @@ struct fdt_pending {
 	__u32 wr_seq;
 	struct fdt_file file;
 	struct fdt_sock_id sock;	/* FDT_CTLF_SOCK */
+	__u32 py_stack;		/* the DEL's Python stack id */
+	__u32 add_py_stack;	/* the last ADD's Python stack id */
 	__u32 pad;
 };
 
@@ -290,7 +303,7 @@ struct fdt_verify {
 static inline __u32 fdt_rec_min_size(__u32 type)
 {
 	switch (type) {
-	case FDT_REC_EPOLL_CTL:		return sizeof(struct fdt_rec_epoll_ctl);
+	case FDT_REC_EPOLL_CTL:		return FDT_REC_EPOLL_CTL_V5_SIZE;	/* before py_stack */
 	case FDT_REC_CLOSE:		return sizeof(struct fdt_rec_close);
 	case FDT_REC_EXEC:
 	case FDT_REC_EXIT:
@@ -306,12 +319,14 @@ _Static_assert(sizeof(struct fdt_verify) == 32, "fdt_verify layout");
 _Static_assert(sizeof(struct fdt_fd_val) == 48, "fdt_fd_val layout");
 _Static_assert(sizeof(struct fdt_file) == 16, "fdt_file layout");
 _Static_assert(sizeof(struct fdt_rec_hdr) == 40, "fdt_rec_hdr layout");
-_Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 96, "fdt_rec_epoll_ctl layout");
+_Static_assert(sizeof(struct fdt_rec_epoll_ctl) == 104, "fdt_rec_epoll_ctl layout");
+_Static_assert(__builtin_offsetof(struct fdt_rec_epoll_ctl, py_stack) == FDT_REC_EPOLL_CTL_V5_SIZE,
+	       "fdt_rec_epoll_ctl before py_stack");
 _Static_assert(sizeof(struct fdt_rec_close) == 72, "fdt_rec_close layout");
 _Static_assert(sizeof(struct fdt_sock_id) == 108, "fdt_sock_id layout");
 _Static_assert(sizeof(struct fdt_rec_proc) == 88, "fdt_rec_proc layout");
 _Static_assert(__builtin_offsetof(struct fdt_rec_proc, k_ended) == FDT_REC_PROC_V4_SIZE, "fdt_rec_proc v4 prefix");
-_Static_assert(sizeof(struct fdt_pending) == 168, "fdt_pending layout");
+_Static_assert(sizeof(struct fdt_pending) == 176, "fdt_pending layout");
 _Static_assert(sizeof(struct fdt_rec_watch_seed) == 72, "fdt_rec_watch_seed layout");
 
 #endif /* __FDTRACE_H */

@@ -45,6 +45,14 @@ int BPF_PROG(fexit_epoll_ctl, const struct pt_regs *regs, long ret)
 	return epoll_ctl_exit((struct pt_regs *)regs, ret);
 }
 
+/* --stacks: the Python frame walk, at entry (pystack.bpf.h) */
+SEC("fentry/__x64_sys_epoll_ctl")
+int BPF_PROG(fentry_py_epoll_ctl, const struct pt_regs *regs)
+{
+	py_epoll_ctl_enter(PT_REGS_PARM2_SYSCALL(regs));
+	return 0;
+}
+
 SEC("fentry/__x64_sys_close")
 int BPF_PROG(fentry_close, const struct pt_regs *regs)
 {

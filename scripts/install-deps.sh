@@ -6,7 +6,7 @@
 #   scripts/install-deps.sh deb     what building the Debian package needs
 set -eu
 
-BUILD_PKGS="clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev make gcc pkg-config python3"
+BUILD_PKGS="clang llvm libbpf-dev bpftool libelf-dev libdw-dev python3.11-dev zlib1g-dev make gcc pkg-config python3"
 TEST_PKGS="python3-uvloop python3-pytest nodejs nginx-light redis-server redis-tools wrk strace bpftrace
            qemu-system-x86 busybox-static cpio libfuzzer-14-dev chromium
            prometheus prometheus-node-exporter systemd"

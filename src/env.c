@@ -86,6 +86,8 @@ enum {
 	OPT_ERROR_ON,
 	OPT_SHARE_EVENTS,
 	OPT_BACKEND,
+	OPT_STACKS,
+	OPT_NO_STACKS,
 };
 
 static const struct argp_option options[] = {
@@ -102,6 +104,10 @@ static const struct argp_option options[] = {
 	{ "stream", OPT_STREAM, "MODE", 0, "summary (default): a watch closed or watched again "
 	  "within the grace is only counted in the kernel; full (the default with -w and --html): "
 	  "a record per epoll_ctl and close", 1 },
+	{ "stacks", OPT_STACKS, NULL, 0, "Capture the call site of every ADD and DEL: the caller of "
+	  "epoll_ctl, and the Python 3.11 frames above it (default with -p and COMMAND)", 1 },
+	{ "no-stacks", OPT_NO_STACKS, NULL, 0, "Capture no call sites (default with -a, --cgroup "
+	  "and --comm)", 1 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after this long, up to " STR(MAX_SECONDS)
 	  " (default: until Ctrl-C or the targets exit)", 1 },
 
@@ -375,6 +381,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_SAMPLE:
 		parse_count(state, "--sample", arg, 1U << 20, &env->sample);
 		break;
+	case OPT_STACKS:
+	case OPT_NO_STACKS:
+		env->stacks = key == OPT_STACKS;
+		env->stacks_set = true;
+		break;
 	case OPT_STREAM:
 		if (!strcmp(arg, "full"))
 			env->stream_summary = false;
@@ -582,4 +593,7 @@ void env__parse(struct env *env, int argc, char **argv)
 		fprintf(stderr, "fdtrace: invalid arguments: %s\n", strerror(err));
 		exit(2);
 	}
+	/* a fleet pays for no stack it did not ask for */
+	if (!env->stacks_set)
+		env->stacks = !(env->select_all || env->nr_cgroups || env->nr_comms);
 }

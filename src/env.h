@@ -76,6 +76,8 @@ struct env {
 	unsigned int error_on;		/* --error-on: FINDING_BIT()s (findings.h) */
 	bool error_on_set;
 	bool share_events;		/* --share-events */
+	bool stacks;			/* --stacks/--no-stacks, else by mode */
+	bool stacks_set;
 	char options[ENV_OPTIONS_LEN];	/* the command line, as typed */
 };
 

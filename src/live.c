@@ -32,6 +32,7 @@
 #include "html.h"
 #include "prom.h"
 #include "procfs.h"
+#include "pysites.h"
 #include "sites.h"
 #include "record.h"
 #include "tracer.h"
@@ -79,6 +80,9 @@ struct session {
 	struct html *html;	/* --html: drawn from the same records and reports */
 	struct sites *sites;	/* call sites' names, resolved at report time */
 	struct dwfl_resolver *resolver;
+	struct py_resolver *py;	/* --stacks: Python frames (pysites.h) */
+	char py_warned[8][24];	/* versions already said to be unknown */
+	char del_py[SITE_PY_FRAMES_LEN], add_py[SITE_PY_FRAMES_LEN];	/* a report's frames */
 	int rec_err;		/* first write error: tracing stops */
 	__u64 rec_flushed;	/* when it was last flushed */
 	__u64 rec_lost;		/* lost total last recorded */
@@ -195,6 +199,79 @@ static bool exit_of_quiet(const void *data, size_t size)
 }
 
 /* Every record enters the engine here. */
+/*
+ * --stacks: is pid a Python fdtrace can walk?  Asked when it is first seen
+ * and after an exec (fresh), then at its next records until it is known.
+ */
+static void py_seen(struct session *s, __u32 pid, bool fresh)
+{
+	struct fdt_py_proc cfg;
+	char ver[24] = "";
+	size_t i;
+	int ret;
+
+	if (!s->py)
+		return;
+	/* a forked child may have its parent's entry already (py_inherit()) */
+	ret = py_resolver__seen(s->py, pid, fresh, fresh ? tracer__py_gen(s->tracer, pid) : 0,
+				&cfg, ver, sizeof(ver));
+	if (ret == 1) {
+		ret = tracer__set_python(s->tracer, pid, &cfg);
+		if (ret)
+			output__warn(s->out, "pid %u: cannot walk its Python frames: %s", pid,
+				     strerror(-ret));
+		return;
+	}
+	if (ret != -EPROTONOSUPPORT)
+		return;
+	/* one notice per version */
+	for (i = 0; i < sizeof(s->py_warned) / sizeof(s->py_warned[0]) && s->py_warned[i][0]; i++)
+		if (!strcmp(s->py_warned[i], ver))
+			return;
+	if (i < sizeof(s->py_warned) / sizeof(s->py_warned[0]))
+		snprintf(s->py_warned[i], sizeof(s->py_warned[i]), "%s", ver);
+	output__warn(s->out, "pid %u runs Python %s: no Python call sites (fdtrace knows the "
+		     "frames of Python 3.11 only)", pid, ver);
+}
+
+/*
+ * A record named a Python stack: its frames are named now, from the
+ * process as it is (a later exec would leave nothing to read them from),
+ * and recorded, so a replay elsewhere names the same.
+ */
+static void py_name_stack(struct session *s, __u32 pid, __u32 id)
+{
+	struct fdt_py_stack st;
+	char buf[SITE_LEN];
+	int fresh;
+	__u32 i;
+
+	/* named already: its first frame is in the table */
+	if (!s->py || !id || sites__name(s->sites, pid, SITE_PY_KEY(id, 0), &fresh))
+		return;
+	/*
+	 * Taken from the program the process runs now, or nothing is read:
+	 * the kernel forgets the interpreter at the exec itself, before
+	 * its EXEC record reaches us.
+	 */
+	if (tracer__py_stack(s->tracer, id, &st) || st.pid != pid || !st.gen ||
+	    st.gen != py_resolver__gen(s->py, pid) || st.gen != tracer__py_gen(s->tracer, pid))
+		return;
+	for (i = 0; i < st.nr && i < FDT_PY_MAX_FRAMES; i++) {
+		if (py_resolver__frame(s->py, pid, st.frames[i].code, st.frames[i].lasti,
+				       buf, sizeof(buf)))
+			snprintf(buf, sizeof(buf), "?");
+		if (sites__set(s->sites, pid, SITE_PY_KEY(id, i), buf))
+			return;
+		if (s->rec)
+			rec_check(s, recorder__site(s->rec, clock__mono_ns(), pid,
+						    SITE_PY_KEY(id, i), buf));
+	}
+	if (st.flags & FDT_PYF_TRUNCATED && !sites__set(s->sites, pid, SITE_PY_KEY(id, i), "...") &&
+	    s->rec)
+		rec_check(s, recorder__site(s->rec, clock__mono_ns(), pid, SITE_PY_KEY(id, i), "..."));
+}
+
 static void session_feed(struct session *s, const void *data, size_t size)
 {
 	const struct fdt_rec_hdr *h = data;
@@ -213,6 +290,12 @@ static void session_feed(struct session *s, const void *data, size_t size)
 	if ((!known && h->type != FDT_REC_EXIT && h->type != FDT_REC_CLOSE) ||
 	    (!known && exit_of_quiet(data, size)) || h->type == FDT_REC_EXEC)
 		record_proc(s, h->pid, h->ts_ns);
+	if (h->type == FDT_REC_EPOLL_CTL && size >= sizeof(struct fdt_rec_epoll_ctl)) {
+		const struct fdt_rec_epoll_ctl *c = data;
+
+		py_seen(s, h->pid, !known);
+		py_name_stack(s, h->pid, c->py_stack);
+	}
 	/* A malformed record is counted by the matcher; keep draining. */
 	matcher__feed(s->matcher, data, size);
 	/* its summary is out: forget where it lived */
@@ -221,6 +304,11 @@ static void session_feed(struct session *s, const void *data, size_t size)
 	/* a new program: its old mappings must not name new addresses */
 	if (h->type == FDT_REC_EXIT || h->type == FDT_REC_EXEC)
 		sites__forget(s->sites, h->pid);
+	/* (the kernel side forgot its interpreter already) */
+	if (h->type == FDT_REC_EXEC)
+		py_seen(s, h->pid, true);
+	else if (h->type == FDT_REC_EXIT && s->py)
+		py_resolver__forget(s->py, h->pid);
 }
 
 /* The other calls the loop makes on the engine, each recorded first. */
@@ -240,6 +328,7 @@ static void session_add_pid(struct session *s, __u32 pid, const char *comm, __u3
 		rec_check(s, recorder__add_pid(s->rec, now, pid, comm, flags));
 		record_proc(s, pid, now);
 	}
+	py_seen(s, pid, true);
 	matcher__add_pid(s->matcher, pid, comm, now);
 }
 
@@ -338,10 +427,14 @@ static void session_report(void *ctx, const struct report *r)
 	 * there; the names go into the recording, which has no mappings.
 	 */
 	if ((r->kind == REPORT_LEAK || r->kind == REPORT_LEAK_RESOLVED) && s->sites &&
-	    (r->del_site || r->add_site)) {
+	    (r->del_site || r->add_site || r->del_py_stack || r->add_py_stack)) {
 		named = *r;
 		named.del_site_name = site_name(s, r->pid, r->del_site);
 		named.add_site_name = site_name(s, r->pid, r->add_site);
+		if (sites__py_frames(s->sites, r->pid, r->del_py_stack, s->del_py, sizeof(s->del_py)))
+			named.del_py_name = s->del_py;
+		if (sites__py_frames(s->sites, r->pid, r->add_py_stack, s->add_py, sizeof(s->add_py)))
+			named.add_py_name = s->add_py;
 		r = &named;
 	}
 	/* counted for --error-exitcode and shared with the command, then printed */
@@ -888,6 +981,7 @@ static void session_free(struct session *s)
 	html__free(s->html);
 	sites__free(s->sites);
 	dwfl_resolver__free(s->resolver);
+	py_resolver__free(s->py);
 	prom__free(s->prom);
 	if (s->rec)
 		recorder__close(s->rec);	/* what it holds stays readable */
@@ -1004,6 +1098,7 @@ static int start_tracing(struct session *s, const sigset_t *blocked)
 		.nr_comms = s->env->nr_comms,
 		.sample = s->env->sample,
 		.summary = s->env->stream_summary,
+		.stacks = s->env->stacks,
 		.grace_ns = s->env->grace_ns,
 		.backend = s->env->backend,
 	};
@@ -1138,6 +1233,8 @@ int live__run(const struct env *env, struct output *out)
 	s.resolver = dwfl_resolver__new();
 	s.sites = s.resolver ? sites__new(dwfl_resolver__name, dwfl_resolver__forget, s.resolver) :
 			       NULL;
+	if (env->stacks && s.sites)
+		s.py = py_resolver__new();
 	s.attrib = attrib__new();
 	if (s.attrib)
 		output__set_attrib(out, attrib__output, s.attrib);

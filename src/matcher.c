@@ -74,6 +74,7 @@ struct fd_ent {
 	__u8 paused;		/* counted in paused already */
 	struct fdt_sock_id *sock;	/* where the socket went, at its last DEL */
 	__u64 add_site, del_site;	/* call sites of the last ADD and DEL */
+	__u32 add_py_stack, del_py_stack;	/* their Python stacks' ids */
 };
 
 struct proc {
@@ -519,6 +520,8 @@ static void fill_report(struct report *r, enum report_kind kind,
 	r->sock = e->sock;
 	r->add_site = e->add_site;
 	r->del_site = e->del_site;
+	r->add_py_stack = e->add_py_stack;
+	r->del_py_stack = e->del_py_stack;
 	r->del_ts_ns = e->del_ts;
 	r->unwatched_ns = ts > e->del_ts ? ts - e->del_ts : 0;
 }
@@ -740,6 +743,7 @@ static int unwatch(struct matcher *m, __u32 pidx, const struct fdt_rec_epoll_ctl
 	e->del_rd = e->rd = r->rd_seq;
 	e->del_wr = e->wr = r->wr_seq;
 	e->del_site = r->site;
+	e->del_py_stack = r->py_stack;
 	if (sock) {
 		if (!e->sock)
 			e->sock = malloc(sizeof(*e->sock));
@@ -817,9 +821,14 @@ static int on_epoll_ctl(struct matcher *m, const struct fdt_rec_epoll_ctl *r,
 		int err = watch(m, pidx, r->fd, r->epfd, &r->file, r->hdr.ts_ns, false);
 		__u32 slot;
 
-		if (!err && r->op == FDT_EPOLL_CTL_ADD && r->site &&
-		    (slot = fd_find(&m->procs[pidx], r->fd)) != NONE)
-			fd_at(&m->procs[pidx], slot)->add_site = r->site;
+		if (!err && r->op == FDT_EPOLL_CTL_ADD && (r->site || r->py_stack) &&
+		    (slot = fd_find(&m->procs[pidx], r->fd)) != NONE) {
+			struct fd_ent *e = fd_at(&m->procs[pidx], slot);
+
+			if (r->site)
+				e->add_site = r->site;
+			e->add_py_stack = r->py_stack;
+		}
 		return err;
 	}
 	case FDT_EPOLL_CTL_DEL:
@@ -1118,9 +1127,15 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 
 	switch (r.hdr.type) {
 	case FDT_REC_EPOLL_CTL:
-		/* a DEL of a socket may carry where it went */
+		/*
+		 * A DEL of a socket may carry where it went, in the record's
+		 * last bytes; what comes before them is the epoll_ctl record,
+		 * whose py_stack only a record that long has.
+		 */
 		if ((r.ctl.flags & FDT_CTLF_SOCK) && size >= need + sizeof(sock)) {
-			memcpy(&sock, (const char *)data + need, sizeof(sock));
+			if (size - sizeof(sock) < sizeof(r.ctl))
+				r.ctl.py_stack = 0;
+			memcpy(&sock, (const char *)data + size - sizeof(sock), sizeof(sock));
 			sock.path[FDT_SOCK_PATH_LEN - 1] = '\0';
 			err = on_epoll_ctl(m, &r.ctl, &sock);
 		} else {

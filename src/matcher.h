@@ -121,6 +121,13 @@ struct report {
 	__u64 add_site, del_site;
 	/* their names, set on the way to the output (sites.h), or NULL */
 	const char *add_site_name, *del_site_name;
+	/* LEAK, LEAK_RESOLVED: ids of their Python stacks (fdtrace_py.h), or 0 */
+	__u32 add_py_stack, del_py_stack;
+	/*
+	 * their Python frames, named on the way to the output: "file:line in
+	 * function" lines, innermost first, joined by '\n'; or NULL
+	 */
+	const char *add_py_name, *del_py_name;
 	const struct proc_stats *stats;	/* SUMMARY, INTERVAL */
 	const struct totals *totals;	/* TOTALS */
 	const struct fd_forecast *fds;	/* SUMMARY, FD_PRESSURE */

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "json_writer.h"
 #include "output.h"
+#include "sites.h"
 
 #define NSEC_PER_SEC	1000000000ULL
 #define SITE_NAME_LEN	160
@@ -38,7 +39,7 @@ struct output_ops {
 	void (*lost)(struct output *o, __u64 total, __u64 delta, __u64 ts_ns);
 	/* leaks of r's process from one DEL call site (and ADD site), before its summary */
 	void (*site)(struct output *o, const struct report *r, __u32 leaks,
-		     const char *del, const char *add);
+		     const char *del, const char *add, const char *del_py, const char *add_py);
 };
 
 struct output {
@@ -60,6 +61,9 @@ struct output {
 		__u32 leaks;
 		char del[SITE_NAME_LEN];
 		char add[SITE_NAME_LEN];
+		/* Python frames above them, '\n'-joined; "" if none */
+		char del_py[SITE_PY_FRAMES_LEN];
+		char add_py[SITE_PY_FRAMES_LEN];
 	} *groups;
 	size_t nr_groups;
 };
@@ -677,10 +681,33 @@ static void text_summary(struct output *o, const struct report *r)
 	flush(o, f);
 }
 
+/* Python frames, one a line, then the native site: a stack as libbpf-tools print one */
+static void text_frames(FILE *f, const char *py, const char *native)
+{
+	while (*py) {
+		size_t n = strcspn(py, "\n");
+
+		fprintf(f, "        %.*s\n", (int)n, py);
+		py += n + !!py[n];
+	}
+	if (native[0])
+		fprintf(f, "        %s\n", native);
+}
+
 static void text_site(struct output *o, const struct report *r, __u32 leaks,
-		      const char *del, const char *add)
+		      const char *del, const char *add, const char *del_py, const char *add_py)
 {
 	(void)r;
+	if (del_py[0] || add_py[0]) {
+		fprintf(o->out, "    %u %s: watch ended at\n", leaks, plural(leaks, "leak", "leaks"));
+		text_frames(o->out, del_py, del);
+		if (add[0] || add_py[0]) {
+			fprintf(o->out, "      watch began at\n");
+			text_frames(o->out, add_py, add);
+		}
+		flush(o, o->out);
+		return;
+	}
 	fprintf(o->out, "    %u %s: watch ended at %s", leaks, plural(leaks, "leak", "leaks"), del);
 	if (add[0])
 		fprintf(o->out, "; began at %s", add);
@@ -893,6 +920,24 @@ static void json_start(struct output *o, const struct start_info *s)
 	jsonw_end_object(w);
 }
 
+/* "NAME": [Python frames innermost first, then the native site] */
+static void json_frames(struct json_writer *w, const char *name, const char *py, const char *native)
+{
+	if (!py || !py[0])
+		return;
+	jsonw_name(w, name);
+	jsonw_start_array(w);
+	while (*py) {
+		size_t n = strcspn(py, "\n");
+
+		jsonw_string_n(w, py, n);
+		py += n + !!py[n];
+	}
+	if (native && native[0])
+		jsonw_string(w, native);
+	jsonw_end_array(w);
+}
+
 /* where the watch ended and began, in the program's code */
 static void json_sites(struct json_writer *w, const struct report *r)
 {
@@ -900,6 +945,8 @@ static void json_sites(struct json_writer *w, const struct report *r)
 		jsonw_string_field(w, "del_site", r->del_site_name);
 	if (r->add_site_name)
 		jsonw_string_field(w, "add_site", r->add_site_name);
+	json_frames(w, "del_frames", r->del_py_name, r->del_site_name);
+	json_frames(w, "add_frames", r->add_py_name, r->add_site_name);
 }
 
 /* "socket": where it went when its watch ended */
@@ -1057,7 +1104,7 @@ static void json_summary(struct output *o, const struct report *r)
 }
 
 static void json_site(struct output *o, const struct report *r, __u32 leaks,
-		      const char *del, const char *add)
+		      const char *del, const char *add, const char *del_py, const char *add_py)
 {
 	struct json_writer *w = o->jout;
 
@@ -1065,9 +1112,12 @@ static void json_site(struct output *o, const struct report *r, __u32 leaks,
 	jsonw_string_field(w, "event", "site");
 	json_proc(o, w, r);
 	jsonw_uint_field(w, "leaks", leaks);
-	jsonw_string_field(w, "del_site", del);
+	if (del[0])
+		jsonw_string_field(w, "del_site", del);
 	if (add[0])
 		jsonw_string_field(w, "add_site", add);
+	json_frames(w, "del_frames", del_py, del);
+	json_frames(w, "add_frames", add_py, add);
 	jsonw_end_object(w);
 	flush(o, o->out);
 }
@@ -1209,15 +1259,21 @@ void output__free(struct output *o)
 /* A leak with a named DEL site joins its group (same process, same sites). */
 static void group_site(struct output *o, const struct report *r)
 {
-	const char *del = r->del_site_name, *add = r->add_site_name ? r->add_site_name : "";
+	const char *del = r->del_site_name ? r->del_site_name : "";
+	const char *add = r->add_site_name ? r->add_site_name : "";
+	const char *del_py = r->del_py_name ? r->del_py_name : "";
+	const char *add_py = r->add_py_name ? r->add_py_name : "";
 	struct site_group *g;
 
-	if (!del)
+	/* the Python frames, where there are, are the site */
+	if (!del[0] && !del_py[0])
 		return;
 	for (size_t i = 0; i < o->nr_groups; i++) {
 		g = &o->groups[i];
 		if (g->pid == r->pid && !strncmp(g->del, del, SITE_NAME_LEN - 1) &&
-		    !strncmp(g->add, add, SITE_NAME_LEN - 1)) {
+		    !strncmp(g->add, add, SITE_NAME_LEN - 1) &&
+		    !strncmp(g->del_py, del_py, SITE_PY_FRAMES_LEN - 1) &&
+		    !strncmp(g->add_py, add_py, SITE_PY_FRAMES_LEN - 1)) {
 			g->leaks++;
 			return;
 		}
@@ -1237,6 +1293,8 @@ static void group_site(struct output *o, const struct report *r)
 	g->leaks = 1;
 	snprintf(g->del, sizeof(g->del), "%s", del);
 	snprintf(g->add, sizeof(g->add), "%s", add);
+	snprintf(g->del_py, sizeof(g->del_py), "%s", del_py);
+	snprintf(g->add_py, sizeof(g->add_py), "%s", add_py);
 }
 
 /* After a process's summary: its leaks by call site, most first; then forgotten. */
@@ -1252,7 +1310,7 @@ static void sites_of(struct output *o, const struct report *r)
 				best = &o->groups[i];
 		if (!best)
 			break;
-		o->ops->site(o, r, best->leaks, best->del, best->add);
+		o->ops->site(o, r, best->leaks, best->del, best->add, best->del_py, best->add_py);
 		best->pid = 0;	/* shown */
 	}
 	for (i = j = 0; i < o->nr_groups; i++)

@@ -228,7 +228,7 @@ static const struct {
 	__u32 size;
 	bool fixed;
 } types[] = {
-	{ FDT_REC_EPOLL_CTL,	sizeof(struct fdt_rec_epoll_ctl),	false },
+	{ FDT_REC_EPOLL_CTL,	FDT_REC_EPOLL_CTL_V5_SIZE,	false },	/* before py_stack: shorter */
 	{ FDT_REC_CLOSE,	sizeof(struct fdt_rec_close),		false },
 	{ FDT_REC_EXEC,		FDT_REC_PROC_V4_SIZE,		false },	/* ABI 4: shorter */
 	{ FDT_REC_EXIT,		FDT_REC_PROC_V4_SIZE,		false },	/* ABI 4: shorter */

@@ -54,6 +54,7 @@ struct replay {
 	struct attrib *attrib;
 	struct html *html;
 	struct sites *sites;	/* call sites named by the live run (RECORD_SITE) */
+	char del_py[SITE_PY_FRAMES_LEN], add_py[SITE_PY_FRAMES_LEN];	/* a report's Python frames */
 	__u64 grace_ns;
 	__u64 last_ts;
 	bool started;
@@ -168,7 +169,7 @@ static void report(void *ctx, const struct report *r)
 		r = &copy;
 	}
 	if ((r->kind == REPORT_LEAK || r->kind == REPORT_LEAK_RESOLVED) &&
-	    (r->del_site || r->add_site)) {
+	    (r->del_site || r->add_site || r->del_py_stack || r->add_py_stack)) {
 		int fresh;
 
 		if (r != &copy) {
@@ -177,6 +178,10 @@ static void report(void *ctx, const struct report *r)
 		}
 		copy.del_site_name = sites__name(rp->sites, r->pid, r->del_site, &fresh);
 		copy.add_site_name = sites__name(rp->sites, r->pid, r->add_site, &fresh);
+		if (sites__py_frames(rp->sites, r->pid, r->del_py_stack, rp->del_py, sizeof(rp->del_py)))
+			copy.del_py_name = rp->del_py;
+		if (sites__py_frames(rp->sites, r->pid, r->add_py_stack, rp->add_py, sizeof(rp->add_py)))
+			copy.add_py_name = rp->add_py;
 	}
 	rp->report(rp->report_ctx, r);
 	if (rp->html)

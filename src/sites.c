@@ -86,12 +86,36 @@ const char *sites__name(struct sites *s, __u32 pid, __u64 addr, int *fresh)
 	n = find(s, pid, addr);
 	if (n)
 		return n->text;
+	if (addr >> 63)
+		return NULL;	/* Python frames are only ever set */
 	if (!s->resolve || s->resolve(s->ctx, pid, addr, buf, sizeof(buf)))
 		return NULL;
 	if (sites__set(s, pid, addr, buf))
 		return NULL;
 	*fresh = 1;
 	return find(s, pid, addr)->text;
+}
+
+int sites__py_frames(struct sites *s, __u32 pid, __u32 id, char *buf, size_t len)
+{
+	size_t used = 0;
+	struct name *n;
+	int i;
+
+	if (!s || !id)
+		return 0;
+	if (len)
+		buf[0] = 0;
+	for (i = 0; i <= 16 && (n = find(s, pid, SITE_PY_KEY(id, i))); i++) {
+		if (len) {
+			int w = snprintf(buf + used, len - used, "%s%s", i ? "\n" : "", n->text);
+
+			if (w < 0 || (size_t)w >= len - used)
+				break;
+			used += w;
+		}
+	}
+	return i;
 }
 
 void sites__forget(struct sites *s, __u32 pid)

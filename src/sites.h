@@ -20,6 +20,14 @@
 
 struct sites;
 
+/*
+ * Python frames (fdtrace_py.h) live in the same table: frame i of stack
+ * id under a key no return address can be (user addresses stay below
+ * 2^57).  SITE_PY_FRAMES_LEN holds every frame of a stack, joined.
+ */
+#define SITE_PY_KEY(id, i)	((1ULL << 63) | ((__u64)(id) << 8) | (__u64)(i))
+#define SITE_PY_FRAMES_LEN	((16 + 1) * SITE_LEN)
+
 /* Name addr of pid into buf: 0, or a negative errno. */
 typedef int (*site_resolve_fn)(void *ctx, __u32 pid, __u64 addr, char *buf, size_t len);
 /* pid exec'd or exited. */
@@ -35,6 +43,11 @@ struct sites *sites__new(site_resolve_fn resolve, site_forget_fn forget, void *c
 const char *sites__name(struct sites *s, __u32 pid, __u64 addr, int *fresh);
 /* Teach the table a name (replay: from the recording). */
 int sites__set(struct sites *s, __u32 pid, __u64 addr, const char *name);
+/*
+ * The frames of Python stack id of pid known to the table, innermost
+ * first, joined by '\n' into buf (if len): how many there are.
+ */
+int sites__py_frames(struct sites *s, __u32 pid, __u32 id, char *buf, size_t len);
 /* pid exec'd or exited: its mappings and names are gone. */
 void sites__forget(struct sites *s, __u32 pid);
 void sites__free(struct sites *s);

@@ -238,6 +238,11 @@ retry:
 		goto err_out;
 	/* Every fork on the machine would run it: only load it when asked. */
 	bpf_program__set_autoload(t->skel->progs.handle_fork, opts->follow);
+	/* the Python frame walk: with --stacks, on the chosen backend's hook */
+	bpf_program__set_autoload(t->skel->progs.handle_py_epoll_ctl,
+				  opts->stacks && t->backend == TRACER_BACKEND_TRACEPOINT);
+	bpf_program__set_autoload(t->skel->progs.fentry_py_epoll_ctl,
+				  opts->stacks && t->backend == TRACER_BACKEND_FENTRY);
 	rb_bytes = opts->ringbuf_bytes;
 	bpf_map__set_max_entries(t->skel->maps.events, rb_bytes);
 	/* A threshold the ring cannot reach would leave only the timer. */
@@ -251,6 +256,7 @@ retry:
 	bpf_map__set_max_entries(t->skel->maps.pending, opts->max_tracked_fds);
 	t->skel->rodata->targ_summary = opts->summary;
 	t->skel->rodata->targ_grace_ns = opts->grace_ns;
+	t->skel->rodata->targ_stacks = opts->stacks;
 	t->skel->rodata->targ_pidns_ino = opts->pidns_ino;
 	t->skel->rodata->targ_select = (opts->select_all ? FDT_SELECT_ALL : 0) |
 				       (opts->nr_cgroups ? FDT_SELECT_CGROUP : 0) |
@@ -534,6 +540,7 @@ int tracer__take_pending(struct tracer *t, __u64 before_ns, size_t max,
 		rec.r.op = FDT_EPOLL_CTL_ADD;
 		rec.r.file = v.file;
 		rec.r.site = v.add_site;
+		rec.r.py_stack = v.add_py_stack;
 		fn(ctx, &rec, rec.r.hdr.size);
 		rec.r.hdr.size = v.flags & FDT_CTLF_SOCK ? sizeof(rec.r) + sizeof(rec.sock) :
 							sizeof(rec.r);
@@ -544,6 +551,7 @@ int tracer__take_pending(struct tracer *t, __u64 before_ns, size_t max,
 		rec.r.rd_seq = v.rd_seq;
 		rec.r.wr_seq = v.wr_seq;
 		rec.r.site = v.site;
+		rec.r.py_stack = v.py_stack;
 		if (v.flags & FDT_CTLF_SOCK)
 			rec.sock = v.sock;
 		fn(ctx, &rec, rec.r.hdr.size);
@@ -652,4 +660,29 @@ void tracer__free(struct tracer *t)
 	ring_buffer__free(t->rb);
 	fdtrace_bpf__destroy(t->skel);
 	free(t);
+}
+
+int tracer__set_python(struct tracer *t, __u32 pid, const struct fdt_py_proc *cfg)
+{
+	struct bpf_map *map = t->skel->maps.py_procs;
+
+	if (!cfg) {
+		bpf_map__delete_elem(map, &pid, sizeof(pid), 0);
+		return 0;
+	}
+	return bpf_map__update_elem(map, &pid, sizeof(pid), cfg, sizeof(*cfg), BPF_ANY);
+}
+
+__u32 tracer__py_gen(struct tracer *t, __u32 pid)
+{
+	struct fdt_py_proc cfg;
+
+	if (bpf_map__lookup_elem(t->skel->maps.py_procs, &pid, sizeof(pid), &cfg, sizeof(cfg), 0))
+		return 0;
+	return cfg.gen;
+}
+
+int tracer__py_stack(struct tracer *t, __u32 id, struct fdt_py_stack *st)
+{
+	return bpf_map__lookup_elem(t->skel->maps.py_stacks, &id, sizeof(id), st, sizeof(*st), 0);
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 #include "fdtrace.h"
+#include "fdtrace_py.h"
 
 /*
  * Where the syscall hooks run (the sched tracepoints are the same in
@@ -71,6 +72,7 @@ struct tracer_opts {
 	bool summary;
 	__u64 grace_ns;
 	enum tracer_backend backend;	/* AUTO: probe for fentry */
+	bool stacks;		/* call sites at ADD and DEL (--stacks) */
 };
 
 struct tracer;
@@ -133,6 +135,15 @@ int tracer__proc_lost(struct tracer *t, __u32 pid, __u64 *lost);
 typedef void (*tracer_del_fn)(void *ctx, const void *rec, size_t size);
 int tracer__take_pending(struct tracer *t, __u64 before_ns, size_t max,
 			 tracer_del_fn fn, void *ctx);
+/*
+ * Python call sites (fdtrace_py.h): walk the frames of process pid at its
+ * ADDs and DELs with the layout in *cfg; NULL: stop (exec, exit).
+ */
+int tracer__set_python(struct tracer *t, __u32 pid, const struct fdt_py_proc *cfg);
+/* fdt_py_proc.gen of pid's interpreter in the kernel now; 0: none (it exec'd or exited). */
+__u32 tracer__py_gen(struct tracer *t, __u32 pid);
+/* The frames of Python stack id (fdt_rec_epoll_ctl.py_stack). 0 or -errno. */
+int tracer__py_stack(struct tracer *t, __u32 id, struct fdt_py_stack *st);
 /* Attach every program; mounts tracefs if it is missing. */
 int tracer__attach(struct tracer *t, char *errbuf, size_t errlen);
 /*

@@ -645,6 +645,42 @@ static bool test_exit_abi4(void)
 	       EXPECT_STATS(100, .watches_ended = 1, .closed = 1);
 }
 
+/*
+ * py_stack was appended to the epoll_ctl record within ABI 5: a DEL of a
+ * socket written before is 96 bytes and its socket, one written since 104
+ * and its socket.  Both name their socket; only the newer its stack.
+ */
+static bool test_del_sock_both_sizes(void)
+{
+	unsigned char old[FDT_REC_EPOLL_CTL_V5_SIZE + sizeof(struct fdt_sock_id)];
+	unsigned char cur[sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id)];
+	struct fdt_sock_id s7 = { .family = FDT_AF_INET, .lport = 7007 };
+	struct fdt_sock_id s8 = { .family = FDT_AF_INET, .lport = 8008 };
+	struct rec a = rec_del(100, 7, 3, 100 * MS, 11), b = rec_del(100, 8, 3, 100 * MS, 12);
+
+	a.ctl.flags = b.ctl.flags = FDT_CTLF_SOCK;
+	a.ctl.py_stack = 0xdead;	/* past the old record's end: never read */
+	b.ctl.py_stack = 9;
+	a.hdr.size = sizeof(old);
+	b.hdr.size = sizeof(cur);
+	memcpy(old, &a.ctl, FDT_REC_EPOLL_CTL_V5_SIZE);
+	memcpy(old + FDT_REC_EPOLL_CTL_V5_SIZE, &s7, sizeof(s7));
+	memcpy(cur, &b.ctl, sizeof(b.ctl));
+	memcpy(cur + sizeof(b.ctl), &s8, sizeof(s8));
+	if (!FEED(rec_add(100, 7, 3, 0, 11), rec_add(100, 8, 3, 0, 12)) ||
+	    !ASSERT_EQ(matcher__feed(T.m, old, sizeof(old)), 0, "old DEL accepted") ||
+	    !ASSERT_EQ(matcher__feed(T.m, cur, sizeof(cur)), 0, "DEL accepted"))
+		return false;
+	tick(1200 * MS);
+	if (!EXPECT_REPORTS(W_LEAK(100, 7), W_LEAK(100, 8)))
+		return false;
+	return ASSERT_TRUE(T.v[0].r.sock && T.v[1].r.sock, "sockets named") &&
+	       ASSERT_EQ(T.v[0].r.sock->lport, 7007, "old record's socket") &&
+	       ASSERT_EQ(T.v[0].r.del_py_stack, 0, "old record's stack") &&
+	       ASSERT_EQ(T.v[1].r.sock->lport, 8008, "socket") &&
+	       ASSERT_EQ(T.v[1].r.del_py_stack, 9, "stack");
+}
+
 /* At the end, the live processes' kernel counts */
 static bool test_summary_kernel_counts(void)
 {
@@ -1329,11 +1365,16 @@ static bool test_bad_records(void)
 
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		if (!ASSERT_EQ(good[i].hdr.type, types[i], "type") ||
-		    /* proc records of ABI 4 end before the kernel's counts */
+		    /*
+		     * proc records of ABI 4 end before the kernel's counts,
+		     * epoll_ctl records before py_stack
+		     */
 		    !ASSERT_EQ(matcher__feed(T.m, &good[i], good[i].hdr.type == FDT_REC_EXEC ||
 					     good[i].hdr.type == FDT_REC_EXIT ||
 					     good[i].hdr.type == FDT_REC_FORK ?
-					     FDT_REC_PROC_V4_SIZE - 1 : good[i].size - 1), -EINVAL,
+					     FDT_REC_PROC_V4_SIZE - 1 :
+					     good[i].hdr.type == FDT_REC_EPOLL_CTL ?
+					     FDT_REC_EPOLL_CTL_V5_SIZE - 1 : good[i].size - 1), -EINVAL,
 			       "truncated by one byte") ||
 		    !ASSERT_EQ(matcher__feed(T.m, &good[i], sizeof(struct fdt_rec_hdr)),
 			       -EINVAL, "header only"))
@@ -2397,6 +2438,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(closed_while_watched),
 	UNIT_TEST(summary_exit_counts),
 	UNIT_TEST(exit_abi4),
+	UNIT_TEST(del_sock_both_sizes),
 	UNIT_TEST(summary_kernel_counts),
 	UNIT_TEST(summary_cww_unknown_fd),
 	UNIT_TEST(summary_counts_running),

@@ -514,6 +514,65 @@ static bool test_text(void)
 	return ok;
 }
 
+/*
+ * Python frames group leaks with the native site: two leaks from one
+ * line are one site, a third from another line is another; text prints
+ * the frames as a stack, JSON as arrays with the native site last.
+ */
+static bool sites_with_frames(enum output_format fmt, const char *want)
+{
+	struct proc_stats st = { .watches_ended = 3, .closed = 0, .leaks = 3, .open_leaks = 3 };
+	struct report r = leak_report(), rs = { .kind = REPORT_SUMMARY, .pid = 4242,
+					       .comm = "python3", .stats = &st };
+	struct cap c;
+	bool ok;
+
+	if (!cap_open(&c, fmt))
+		return false;
+	r.del_site_name = "python3.11+0x10";
+	r.add_site_name = "python3.11+0x20";
+	r.del_py_name = "s.py:57 in on_data\ns.py:90 in <module>";
+	r.add_py_name = "s.py:40 in on_accept";
+	output__report(c.o, &r);
+	r.fd = 10;
+	output__report(c.o, &r);
+	r.fd = 11;
+	r.del_py_name = "s.py:60 in on_data\ns.py:90 in <module>";
+	output__report(c.o, &r);
+	output__report(c.o, &rs);
+	cap_sync(&c);
+	ok = expect_prefix_suffix(fmt == OUTPUT_TEXT ? "text" : "json", c.out_buf, "", want);
+	cap_close(&c);
+	return ok;
+}
+
+static bool test_sites_python_frames(void)
+{
+	return sites_with_frames(OUTPUT_TEXT,
+		"    2 leaks: watch ended at\n"
+		"        s.py:57 in on_data\n"
+		"        s.py:90 in <module>\n"
+		"        python3.11+0x10\n"
+		"      watch began at\n"
+		"        s.py:40 in on_accept\n"
+		"        python3.11+0x20\n"
+		"    1 leak: watch ended at\n"
+		"        s.py:60 in on_data\n"
+		"        s.py:90 in <module>\n"
+		"        python3.11+0x10\n"
+		"      watch began at\n"
+		"        s.py:40 in on_accept\n"
+		"        python3.11+0x20\n") &&
+	       sites_with_frames(OUTPUT_JSON,
+		"\"leaks\":2,\"del_site\":\"python3.11+0x10\",\"add_site\":\"python3.11+0x20\","
+		"\"del_frames\":[\"s.py:57 in on_data\",\"s.py:90 in <module>\",\"python3.11+0x10\"],"
+		"\"add_frames\":[\"s.py:40 in on_accept\",\"python3.11+0x20\"]}\n"
+		"{\"event\":\"site\",\"pid\":4242,\"comm\":\"python3\",\"leaks\":1,"
+		"\"del_site\":\"python3.11+0x10\",\"add_site\":\"python3.11+0x20\","
+		"\"del_frames\":[\"s.py:60 in on_data\",\"s.py:90 in <module>\",\"python3.11+0x10\"],"
+		"\"add_frames\":[\"s.py:40 in on_accept\",\"python3.11+0x20\"]}\n");
+}
+
 static bool test_text_start_command(void)
 {
 	struct start_info s = { .command = "/usr/bin/python3", .command_pid = 7,
@@ -634,6 +693,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(json_writer),
 	UNIT_TEST(text),
 	UNIT_TEST(text_start_command),
+	UNIT_TEST(sites_python_frames),
 	UNIT_TEST(forecast),
 	UNIT_TEST(misc),
 };
