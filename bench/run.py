@@ -537,7 +537,7 @@ class Bench:
 
     def sec_throughput(self):
         self.log("throughput")
-        self.section("5. Throughput and memory")
+        self.section("5. Throughput and memory (--stream=full: a record per event)")
         ncpu = os.cpu_count() or 1
         procs = max(1, min(ncpu, 4))
         cycles = self.args.gen_cycles
@@ -554,7 +554,8 @@ class Bench:
                 g = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                 gens.append(g)
                 pids.append(int(g.stdout.readline().split()[1]))
-            tool = self.tool("fdtrace", [], None) if traced else None
+            # the record pipeline's rows: every cycle must be a record (full)
+            tool = self.tool("fdtrace", ["--stream=full", "--no-stacks"], None) if traced else None
             if tool:
                 tool.start(pids)
             t0 = time.monotonic()

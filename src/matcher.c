@@ -1108,7 +1108,7 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 		struct fdt_rec_watch_seed seed;
 	} r;
 	struct fdt_sock_id sock;
-	size_t need;
+	size_t need, copy;
 	int err;
 
 	if (!m)
@@ -1120,9 +1120,15 @@ int matcher__feed(struct matcher *m, const void *data, size_t size)
 	/* unknown types are bad; longer is fine: a later ABI may append fields */
 	if (!need || size < need)
 		goto bad;
-	/* fields a shorter (older) record lacks read as 0 */
-	memset(&r, 0, sizeof(r));
-	memcpy(&r, data, size < sizeof(r) ? size : sizeof(r));
+	/*
+	 * Fields a shorter (older) record lacks read as 0.  Each byte is
+	 * written once: zeroing the whole union first and copying over it
+	 * doubled the engine's cost per record (bench section 5).
+	 */
+	copy = size < sizeof(r) ? size : sizeof(r);
+	memcpy(&r, data, copy);
+	if (copy < sizeof(r))
+		memset((char *)&r + copy, 0, sizeof(r) - copy);
 	m->tot.records++;
 
 	switch (r.hdr.type) {
