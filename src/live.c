@@ -670,7 +670,7 @@ static void take_pending(struct session *s, __u64 now, bool all)
 	if (!all && now < TICK_SLACK_NS + s->env->grace_ns)
 		return;
 	/* at the end, all of them: the engine counts the ones not due too */
-	while (tracer__take_pending(s->tracer, before, PENDING_BATCH, on_pending, s) ==
+	while (tracer__take_pending(s->tracer, before, PENDING_BATCH, on_pending, s) >=
 	       PENDING_BATCH && all)
 		;
 }

@@ -74,8 +74,8 @@ def both(ctx, name, argv_of, grace, extra=()):
     return {b: finish(ft, b, name) for b, ft in fts.items()}
 
 
-def compare(ctx, name, evs):
-    tt, tf = compare_runs(name, {b: evs[b] for b in ("tracepoint", "fentry")})
+def compare(ctx, name, evs, ignore=()):
+    tt, tf = compare_runs(name, {b: evs[b] for b in ("tracepoint", "fentry")}, ignore)
     check(tt["records"] == tf["records"],
           f"{name}: records: tracepoint {tt['records']}, fentry {tf['records']}")
     ctx.log(f"{name}: {sum(findings(evs['tracepoint']).values())} findings, "
@@ -132,7 +132,7 @@ def backend_fentry_equals_tracepoint_asyncio(ctx):
     need_fentry(ctx)
     compare(ctx, "asyncio_leak", both(ctx, "asyncio_leak", lambda b: [
         h.PYTHON, os.path.join(h.WORKLOADS, "asyncio_leak.py"), "-o", ctx.path(f"acc-{b}.jsonl"),
-        "-g", 0.5, "-n", 4, "--loop", "asyncio"], 0.5))
+        "-g", 0.5, "-n", 4, "--loop", "asyncio"], 0.5), ignore=("fd",))
 
     grace, wls, fts = 0.5, {}, {}
     for backend in ("tracepoint", "fentry"):
