@@ -627,11 +627,19 @@ static void proc_lost(void *ctx, __u32 pid, __u64 lost, const struct tracer_kcou
 	 */
 	if (s->env->stream_summary && kc &&
 	    (kc->ended || kc->closed || kc->rewatched || kc->used_epoll)) {
-		procfs__comm(pid, comm, sizeof(comm));
-		/* no record of it yet: where it lives, as a record would have it */
-		if (!attrib__get(s->attrib, pid))
+		const char *name = NULL;	/* known: the engine has its name */
+
+		/*
+		 * No record of it yet: where it lives and its name, as a
+		 * record would have them.  /proc is read once, not at
+		 * every interval for every process.
+		 */
+		if (!attrib__get(s->attrib, pid)) {
 			record_proc(s, pid, clock__mono_ns());
-		matcher__kernel_counts(s->matcher, pid, comm, kc->ended, kc->closed,
+			procfs__comm(pid, comm, sizeof(comm));
+			name = comm;
+		}
+		matcher__kernel_counts(s->matcher, pid, name, kc->ended, kc->closed,
 				       kc->rewatched, kc->used_epoll, clock__mono_ns());
 	}
 }
