@@ -656,12 +656,24 @@ static void on_pending(void *ctx, const void *rec, size_t size)
 		struct fdt_rec_epoll_ctl r;
 		char buf[sizeof(struct fdt_rec_epoll_ctl) + sizeof(struct fdt_sock_id)];
 	} copy;
+	const char *comm;
 
 	if (size > sizeof(copy))
 		return;
 	memcpy(&copy, rec, size);
-	strcpy(copy.r.hdr.comm, "?");
-	procfs__comm(copy.r.hdr.pid, copy.r.hdr.comm, sizeof(copy.r.hdr.comm));
+	/*
+	 * The kernel leaves the name out of what it parks.  The engine has
+	 * it once it has seen the process (an exec record renames it); /proc
+	 * is read only for a process it has not: thousands of parked fds
+	 * taken at once must not cost a /proc read each.
+	 */
+	comm = matcher__comm(s->matcher, copy.r.hdr.pid);
+	if (comm) {
+		memcpy(copy.r.hdr.comm, comm, sizeof(copy.r.hdr.comm));
+	} else {
+		strcpy(copy.r.hdr.comm, "?");
+		procfs__comm(copy.r.hdr.pid, copy.r.hdr.comm, sizeof(copy.r.hdr.comm));
+	}
 	session_feed(s, &copy, size);
 }
 

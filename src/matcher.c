@@ -1570,6 +1570,13 @@ __u64 matcher__next_due(const struct matcher *m)
 	return top ? top->key + m->opts.grace_ns : UINT64_MAX;
 }
 
+const char *matcher__comm(struct matcher *m, __u32 pid)
+{
+	__u32 idx = proc_find(m, pid);
+
+	return idx == NONE ? NULL : m->procs[idx].comm;
+}
+
 size_t matcher__nr_procs(const struct matcher *m)
 {
 	return m->nr_procs;

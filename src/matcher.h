@@ -255,6 +255,8 @@ void matcher__finish(struct matcher *m, __u64 now_ns);
  * grace), or UINT64_MAX if no watch has ended: the caller's next tick.
  */
 __u64 matcher__next_due(const struct matcher *m);
+/* The name the engine holds for process pid, or NULL if it holds none. */
+const char *matcher__comm(struct matcher *m, __u32 pid);
 /* Number of processes the engine currently holds state for. */
 size_t matcher__nr_procs(const struct matcher *m);
 void matcher__free(struct matcher *m);

@@ -41,6 +41,12 @@ def vm_run(ctx, kernel):
         raise Fail(f"vm {kernel}: {e}")
     ctx.log(vmtest.describe(res))
     print(f"    {vmtest.describe(res)}", flush=True)
+    if res.get("last_test") is not None or res.get("oops"):
+        # printed, not only logged: CI keeps the output, not build/vm
+        print(f"    vm {kernel}: last result before it stopped: {res.get('last_test')}",
+              flush=True)
+        for line in res.get("oops") or ():
+            print(f"    | {line}", flush=True)
     if res["failures"]:
         raise Fail(f"failed in the {res['release']} VM: {', '.join(res['failures'])} "
                    f"(files in {res['run']})")

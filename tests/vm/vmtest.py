@@ -385,6 +385,12 @@ echo "vm-run: done"
     elif not error:
         res["error"] = (f"no result line (qemu exited {p.returncode}); "
                         f"see {console}")
+    if not m:
+        # Where the run stopped, and the kernel's own account if it died:
+        # a panic's last lines (registers) say nothing, its first ones do.
+        done = [l for l in lines if re.match(r"^(ok|FAIL|SKIP) \w+", l)]
+        res["last_test"] = done[-1] if done else None
+        res["oops"] = oops_excerpt(console)
     try:
         with open(os.path.join(run, "status")) as f:
             status = int(f.read().strip() or -1)
@@ -393,6 +399,29 @@ echo "vm-run: done"
     if m and status and not res["failed"] and not res["error"]:
         res["error"] = f"run_tests.py exited {status} with no failure counted"
     return res
+
+
+OOPS_START = re.compile(r"(BUG:|Oops:|general protection fault|kernel BUG at|"
+                        r"WARNING: CPU:|Unable to handle|watchdog: BUG:|rcu: INFO:)")
+
+
+def oops_excerpt(console, limit=60):
+    """
+    The first kernel report on the console, from its opening line to the
+    panic (at most `limit` lines), or None if the kernel reported nothing.
+    """
+    try:
+        with open(console, errors="replace") as f:
+            lines = [l.rstrip("\r\n") for l in f]
+    except FileNotFoundError:
+        return None
+    start = next((i for i, l in enumerate(lines) if OOPS_START.search(l)), None)
+    if start is None:
+        start = next((i for i, l in enumerate(lines) if "Kernel panic" in l), None)
+        if start is None:
+            return None
+        start = max(0, start - limit + 1)
+    return lines[start:start + limit]
 
 
 def describe(res):
@@ -446,6 +475,10 @@ def main():
         results.append(res)
     for res in results:
         print(describe(res), flush=True)
+        if res.get("last_test") is not None or res.get("oops"):
+            print(f"  last result before it stopped: {res.get('last_test')}")
+            for line in res.get("oops") or ():
+                print(f"  | {line}")
     return 0 if all(ok(r) for r in results) else 1
 
 
