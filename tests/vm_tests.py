@@ -10,9 +10,12 @@ downloads the kernel packages into build/vm/.
 
 Under TCG a kernel takes about 3 to 4 minutes here (both fdtrace
 backends, both stream modes); qemu is killed after VM_TIMEOUT seconds,
-so the two stay within 14 minutes even on a loaded machine.
+so the two stay within 14 minutes even on a loaded machine.  A guest
+kernel that dies with a report naming nothing of BPF is booted once more
+(see vm_run); that adds at most one VM_TIMEOUT.
 """
 import os
+import re
 import shutil
 import sys
 
@@ -31,9 +34,11 @@ def has_qemu():
 OPTIONAL_TOOLS["qemu"] = has_qemu
 
 
-def vm_run(ctx, kernel):
-    if not has_qemu():
-        raise Skip("qemu-system-x86_64 is not installed")
+# A kernel report that names BPF, a BPF program or fdtrace: ours to answer for.
+OURS = re.compile(r"bpf|fdtrace|trampoline|ringbuf", re.I)
+
+
+def boot(ctx, kernel):
     try:
         res = vmtest.run_kernel(kernel, ctx.build, vmtest.SHORT, VM_TIMEOUT,
                                 echo=lambda line: ctx.log(f"vm: {line}"))
@@ -47,6 +52,22 @@ def vm_run(ctx, kernel):
               flush=True)
         for line in res.get("oops") or ():
             print(f"    | {line}", flush=True)
+    return res
+
+
+def vm_run(ctx, kernel):
+    if not has_qemu():
+        raise Skip("qemu-system-x86_64 is not installed")
+    res = boot(ctx, kernel)
+    oops = res.get("oops")
+    if oops and not res["passed"] and not any(OURS.search(line) for line in oops):
+        # The guest kernel died of something its report does not tie to
+        # BPF (seen once in CI: a 6.12 panic in interrupt context, which
+        # seven more boots of that kernel did not reproduce).  Boot once more: a second death,
+        # or any failure, fails the test; a report naming BPF never retries.
+        print(f"    vm {kernel}: the guest kernel died outside BPF, as above: booting it again",
+              flush=True)
+        res = boot(ctx, kernel)
     if res["failures"]:
         raise Fail(f"failed in the {res['release']} VM: {', '.join(res['failures'])} "
                    f"(files in {res['run']})")
@@ -54,13 +75,13 @@ def vm_run(ctx, kernel):
     check(res["passed"] > 0, f"vm {kernel}: no test passed in the VM")
 
 
-@test(timeout=VM_TIMEOUT + 30, needs=("qemu",))
+@test(timeout=2 * VM_TIMEOUT + 60, needs=("qemu",))
 def vm_kernel_6_1(ctx):
     """Debian 12's 6.1 kernel in qemu: the short selection passes."""
     vm_run(ctx, "6.1")
 
 
-@test(timeout=VM_TIMEOUT + 30, needs=("qemu",))
+@test(timeout=2 * VM_TIMEOUT + 60, needs=("qemu",))
 def vm_kernel_6_12(ctx):
     """Debian 12's 6.12 kernel (bookworm security/backports) in qemu: the short selection passes."""
     vm_run(ctx, "6.12")

@@ -405,22 +405,31 @@ OOPS_START = re.compile(r"(BUG:|Oops:|general protection fault|kernel BUG at|"
                         r"WARNING: CPU:|Unable to handle|watchdog: BUG:|rcu: INFO:)")
 
 
+KERNEL_LINE = re.compile(r"^\s*\[\s*\d+\.\d+\] ")
+
+
 def oops_excerpt(console, limit=60):
     """
-    The first kernel report on the console, from its opening line to the
-    panic (at most `limit` lines), or None if the kernel reported nothing.
+    The kernel's report on the console: the one that led to a panic (its
+    opening line on, `limit` lines), else the first one; None if the
+    kernel reported nothing.
     """
     try:
         with open(console, errors="replace") as f:
-            lines = [l.rstrip("\r\n") for l in f]
+            # the kernel's lines only (printk's time stamp): the tests'
+            # output shares the console
+            lines = [l.rstrip("\r\n") for l in f if KERNEL_LINE.match(l)]
     except FileNotFoundError:
         return None
-    start = next((i for i, l in enumerate(lines) if OOPS_START.search(l)), None)
-    if start is None:
-        start = next((i for i, l in enumerate(lines) if "Kernel panic" in l), None)
-        if start is None:
-            return None
-        start = max(0, start - limit + 1)
+    panic = next((i for i, l in enumerate(lines) if "Kernel panic" in l), None)
+    reports = [i for i, l in enumerate(lines[:None if panic is None else panic + 1])
+               if OOPS_START.search(l)]
+    if reports:
+        start = reports[-1] if panic is not None else reports[0]
+    elif panic is not None:
+        start = max(0, panic - 10)   # panic() itself: its stack follows it
+    else:
+        return None
     return lines[start:start + limit]
 
 
