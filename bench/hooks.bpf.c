@@ -29,6 +29,9 @@
  *   cost_ktime   bpf_ktime_get_ns()
  *   cost_comm    bpf_get_current_comm()
  *   cost_fdfile  fd table walk + file identity (probe reads), on fd 0
+ *   cost_fdwalk  the fd table walk alone, with probe reads, on fd 0
+ *   cost_fdbtf   the same walk as direct loads through the BTF task pointer
+ *                (fdtrace's fd_file()): only the slot read is a probe read
  *   cost_rb      ring buffer reserve + submit of an 80-byte record,
  *                BPF_RB_NO_WAKEUP (the loader polls every millisecond)
  *   cost_rbq     the same plus bpf_ringbuf_query(BPF_RB_AVAIL_DATA),
@@ -306,6 +309,46 @@ int cost_fdfile_close(void *ctx)
 	      BPF_CORE_READ(inode, i_mode);
 	bpf_probe_read_kernel(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
 	return sum + name[0] ? hit() : 0;
+}
+
+SEC("tp/syscalls/sys_enter_close")
+int cost_fdwalk_close(void *ctx)
+{
+	struct task_struct *task;
+	struct fdtable *fdt;
+	struct file **fds, *f = NULL;
+
+	if (!mine_const())
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || BPF_CORE_READ(fdt, max_fds) < 1)
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[0]);
+	return f ? hit() : 0;
+}
+
+SEC("tp/syscalls/sys_enter_close")
+int cost_fdbtf_close(void *ctx)
+{
+	struct task_struct *task;
+	struct files_struct *files;
+	struct fdtable *fdt;
+	struct file **fds, *f = NULL;
+
+	if (!mine_const())
+		return 0;
+	task = bpf_get_current_task_btf();
+	files = task->files;
+	if (!files)
+		return 0;
+	fdt = files->fdt;
+	if (!fdt || fdt->max_fds < 1)
+		return 0;
+	fds = fdt->fd;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[0]);
+	return f ? hit() : 0;
 }
 
 enum rb_policy { RB_NOWAKE, RB_QUERY, RB_THRESHOLD, RB_EDGE, RB_ADAPTIVE };

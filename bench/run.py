@@ -1382,6 +1382,8 @@ COST_VARIANTS = {
     "cost_ktime": ("bpf_ktime_get_ns()", "cost_ktime", 100, False),
     "cost_comm": ("bpf_get_current_comm()", "cost_comm", 100, False),
     "cost_fdfile": ("fd table walk + file identity reads", "cost_fdfile", 100, False),
+    "cost_fdwalk": ("fd table walk alone, probe reads", "cost_fdwalk", 100, False),
+    "cost_fdbtf": ("  the same walk, direct loads (BTF task)", "cost_fdbtf", 100, False),
     "cost_hnp": ("hash update+delete, BPF_F_NO_PREALLOC", "cost_hnp", 100, False),
     "cost_hpre": ("hash update+delete, preallocated", "cost_hpre", 100, False),
     "cost_lru": ("LRU hash update+delete", "cost_lru", 100, False),

@@ -63,8 +63,9 @@ def vm_run(ctx, kernel):
     if oops and not res["passed"] and not any(OURS.search(line) for line in oops):
         # The guest kernel died of something its report does not tie to
         # BPF (seen once in CI: a 6.12 panic in interrupt context, which
-        # seven more boots of that kernel did not reproduce).  Boot once more: a second death,
-        # or any failure, fails the test; a report naming BPF never retries.
+        # seven more boots of that kernel did not reproduce).  Boot once
+        # more: a second death, or any failure, fails the test; a report
+        # naming BPF never retries.
         print(f"    vm {kernel}: the guest kernel died outside BPF, as above: booting it again",
               flush=True)
         res = boot(ctx, kernel)
