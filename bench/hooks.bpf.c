@@ -284,24 +284,31 @@ int cost_comm_close(void *ctx)
 	return comm[0] ? hit() : 0;
 }
 
+/* fd 0's struct file, every step a probe read (fdtrace before fd_file()'s direct loads) */
+static __always_inline struct file *fd0_probe_reads(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *f = NULL;
+
+	if (!fdt || BPF_CORE_READ(fdt, max_fds) < 1)
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[0]);
+	return f;
+}
+
 SEC("tp/syscalls/sys_enter_close")
 int cost_fdfile_close(void *ctx)
 {
-	struct task_struct *task;
-	struct fdtable *fdt;
-	struct file **fds, *f = NULL;
 	struct inode *inode;
+	struct file *f;
 	char name[8] = {};
 	__u64 sum;
 
 	if (!mine_const())
 		return 0;
-	task = (struct task_struct *)bpf_get_current_task();
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || BPF_CORE_READ(fdt, max_fds) < 1)
-		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[0]);
+	f = fd0_probe_reads();
 	if (!f)
 		return 0;
 	inode = BPF_CORE_READ(f, f_inode);
@@ -314,19 +321,9 @@ int cost_fdfile_close(void *ctx)
 SEC("tp/syscalls/sys_enter_close")
 int cost_fdwalk_close(void *ctx)
 {
-	struct task_struct *task;
-	struct fdtable *fdt;
-	struct file **fds, *f = NULL;
-
 	if (!mine_const())
 		return 0;
-	task = (struct task_struct *)bpf_get_current_task();
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || BPF_CORE_READ(fdt, max_fds) < 1)
-		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[0]);
-	return f ? hit() : 0;
+	return fd0_probe_reads() ? hit() : 0;
 }
 
 SEC("tp/syscalls/sys_enter_close")
