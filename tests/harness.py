@@ -143,6 +143,36 @@ def descendants(root=None):
     return {pid: table[pid] for pid in out if pid in table}
 
 
+def stuck_snapshot(pid):
+    """
+    Where pid and its descendants are, for a process that did not exit in
+    time: state, the kernel function it waits in and each thread's kernel
+    stack.  Lines to append to a failure; a wait that fails rarely has to
+    explain itself the first time.
+    """
+    lines = []
+    for p in [pid, *descendants(pid)]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                stat = f.read()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            state = stat[stat.rindex(")") + 2:].split()[0]
+            tids = sorted(os.listdir(f"/proc/{p}/task"), key=int)
+        except (OSError, ValueError):
+            continue
+        lines.append(f"pid {p} ({comm}) state {state}, {len(tids)} thread(s)")
+        for tid in tids[:8]:
+            try:
+                with open(f"/proc/{p}/task/{tid}/wchan") as f:
+                    wchan = f.read().strip() or "-"
+                with open(f"/proc/{p}/task/{tid}/stack") as f:
+                    stack = [l.split()[-1] for l in f.read().splitlines()[:12] if l.strip()]
+            except OSError:
+                continue
+            lines.append(f"  tid {tid}: wchan {wchan}; stack {' < '.join(stack) or '-'}")
+    return lines
+
+
 def exe_of(pid):
     try:
         return os.path.realpath(f"/proc/{pid}/exe")
@@ -190,7 +220,8 @@ class Proc:
             rc = self.p.wait(timeout=bounded)
         except subprocess.TimeoutExpired:
             within = f"within {timeout:g}s" if bounded >= timeout else "before the test's timeout"
-            raise Fail(f"{self.name} (pid {self.pid}) did not exit {within}")
+            raise Fail("\n".join([f"{self.name} (pid {self.pid}) did not exit {within}",
+                                   *stuck_snapshot(self.pid)]))
         # a child the process left behind may hold its pipes open
         end = time.time() + 2
         for t in self.readers:
