@@ -46,7 +46,7 @@
 #define TICK_SLACK_NS	(20ULL * 1000 * 1000)
 #define POLL_MAX_MS	100
 /* fds checked in one tick at most: bounded work between two drains */
-#define VERIFY_BATCH	4096
+#define VERIFY_BATCH	2048
 /* How long until EMFILE: open fds counted about once a second per process */
 #define FDS_INTERVAL_NS	(1000ULL * 1000 * 1000)
 /* processes sampled in one pass at most; the rest are due on the next */
