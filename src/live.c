@@ -1217,6 +1217,9 @@ static int exit_status(struct session *s)
 }
 
 
+/* What ends tracing (or is passed on to a command): Ctrl-C, kill, hangup, Ctrl-backslash */
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
 int live__run(const struct env *env, struct output *out)
 {
 	static struct session s = { .epfd = -1, .sigfd = -1 };
@@ -1276,10 +1279,20 @@ int live__run(const struct env *env, struct output *out)
 	 * started here gets the original mask back before it execs.
 	 */
 	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGINT);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigaddset(&stop_sigs, SIGHUP);
-	sigaddset(&stop_sigs, SIGQUIT);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++) {
+		struct sigaction sa;
+
+		/*
+		 * One ignored when we start stays ignored (nohup, a shell's
+		 * background job): a blocked signal is queued even if
+		 * ignored, and would otherwise end a run meant to survive
+		 * the hangup.  The command inherits it ignored, as from
+		 * any launcher.
+		 */
+		if (!sigaction(stop_signals[i], NULL, &sa) && sa.sa_handler == SIG_IGN)
+			continue;
+		sigaddset(&stop_sigs, stop_signals[i]);
+	}
 	blocked = stop_sigs;
 	sigaddset(&blocked, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &blocked, &orig);

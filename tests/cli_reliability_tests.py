@@ -244,7 +244,10 @@ def cmd_signal_forwarded(ctx):
 
     for sig, code in ((signal.SIGINT, 3), (signal.SIGTERM, 4), (signal.SIGHUP, 5), (signal.SIGQUIT, 6)):
         name = sig.name[3:]
-        ft = ctx.fdtrace("-j", "--", "/bin/sh", "-c",
+        # env --default-signal: a shell cannot trap a signal ignored on
+        # entry (POSIX), and a runner under nohup passes SIGHUP ignored
+        # down to fdtrace, which passes it on to its command as it should.
+        ft = ctx.fdtrace("-j", "--", "/usr/bin/env", "--default-signal", "/bin/sh", "-c",
                          f'trap "exit {code}" {name}; echo ready >&2; while :; do sleep 0.05; done')
         ft.wait_start()
         h.wait_until(ctx, lambda: "ready" in ft.stderr_lines(), 10, f"the command to trap {name}", proc=ft)
@@ -262,6 +265,31 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 print("ready", file=sys.stderr, flush=True)
 time.sleep(60)
 """
+
+
+@test(timeout=40)
+def signal_ignored_on_entry(ctx):
+    """Under nohup, hangup does not stop fdtrace (and its command keeps SIGHUP ignored); SIGINT still does."""
+    # -p: SIGHUP ignored on entry is left ignored, not read as a stop signal
+    ft = h.Fdtrace(ctx, ["/usr/bin/env", "--ignore-signal=HUP", ctx.fdtrace_bin, "-j", "-p",
+                         str(os.getpid())], name="fdtrace")
+    ft.wait_start()
+    ft.signal(signal.SIGHUP)
+    ctx.sleep(0.5)
+    check(ft.running(), f"fdtrace under nohup stopped on SIGHUP (status {ft.p.returncode})")
+    ft.signal(signal.SIGINT)
+    rc = ft.wait(10)
+    check(rc == 0, f"SIGINT after an ignored SIGHUP: status {rc}, expected 0")
+    check(ft.events()[-1]["event"] == "totals", "no totals after SIGINT")
+
+    # --: the command inherits it ignored (as from nohup itself), and runs on
+    ft = h.Fdtrace(ctx, ["/usr/bin/env", "--ignore-signal=HUP", ctx.fdtrace_bin, "-j", "--",
+                         "/bin/sh", "-c", 'echo ready >&2; sleep 1.5; exit 7'], name="fdtrace")
+    ft.wait_start()
+    h.wait_until(ctx, lambda: "ready" in ft.stderr_lines(), 10, "the command to start", proc=ft)
+    ft.signal(signal.SIGHUP)
+    rc = ft.wait(10)
+    check(rc == 7, f"-- sh under nohup, SIGHUP to fdtrace: status {rc}, expected the command's 7")
 
 
 @test(timeout=40)
