@@ -701,7 +701,7 @@ int tracer__stat(struct tracer *t, __u32 idx, __u64 *val)
  * from threads (as this once did, to overlap the 50-90 ms each close
  * waits here), the threads exited and returned from close() through the
  * very sites being patched, and Debian's 6.12 under qemu's TCG died of it
- * twice in CI ("Oops: int3" in do_exit() of an fdtrace thread): an
+ * in a CI run ("Oops: int3" in do_exit() of an fdtrace thread): an
  * emulator's stale translation, not what hardware does, but a tool must
  * not be the one to find it.  Exit is slower by about 0.25 s.
  */

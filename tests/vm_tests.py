@@ -11,8 +11,8 @@ downloads the kernel packages into build/vm/.
 Under TCG a kernel takes about 3 to 4 minutes here (both fdtrace
 backends, both stream modes); qemu is killed after VM_TIMEOUT seconds,
 so the two stay within 14 minutes even on a loaded machine.  A guest
-kernel that dies with a report naming nothing of BPF is booted once more
-(see vm_run); that adds at most one VM_TIMEOUT.
+kernel that dies with a report naming neither BPF nor fdtrace is booted
+once more (see vm_run); that adds at most one VM_TIMEOUT.
 """
 import os
 import re
@@ -46,12 +46,9 @@ def boot(ctx, kernel):
         raise Fail(f"vm {kernel}: {e}")
     ctx.log(vmtest.describe(res))
     print(f"    {vmtest.describe(res)}", flush=True)
-    if res.get("last_test") is not None or res.get("oops"):
-        # printed, not only logged: CI keeps the output, not build/vm
-        print(f"    vm {kernel}: last result before it stopped: {res.get('last_test')}",
-              flush=True)
-        for line in res.get("oops") or ():
-            print(f"    | {line}", flush=True)
+    # printed, not only logged: CI keeps the output, not build/vm
+    for line in vmtest.stop_lines(res):
+        print(f"    vm {kernel}: {line}", flush=True)
     return res
 
 

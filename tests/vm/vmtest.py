@@ -433,6 +433,14 @@ def oops_excerpt(console, limit=60):
     return lines[start:start + limit]
 
 
+def stop_lines(res):
+    """For a run with no result line: the last test result, then the kernel's report."""
+    if res.get("last_test") is None and not res.get("oops"):
+        return []
+    return [f"last result before it stopped: {res.get('last_test')}",
+            *(f"| {line}" for line in res.get("oops") or ())]
+
+
 def describe(res):
     s = (f"vm {res['kernel']} ({res['release']}): {res['passed']} passed, "
          f"{res['failed']} failed, {res['skipped']} skipped in {res['seconds']:.0f}s")
@@ -484,10 +492,8 @@ def main():
         results.append(res)
     for res in results:
         print(describe(res), flush=True)
-        if res.get("last_test") is not None or res.get("oops"):
-            print(f"  last result before it stopped: {res.get('last_test')}")
-            for line in res.get("oops") or ():
-                print(f"  | {line}")
+        for line in stop_lines(res):
+            print(f"  {line}")
     return 0 if all(ok(r) for r in results) else 1
 
 
